@@ -1,0 +1,89 @@
+"""Typed readers for environment variables.
+
+Every setting of the project comes from the environment. These helpers turn a
+raw string into the type the setting needs and fail loudly, naming the
+variable, when the value cannot be understood: a typo in ``DJANGO_DEBUG`` must
+never silently mean "debug on" in production.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on", "t", "y"}
+_FALSE = {"0", "false", "no", "off", "f", "n", ""}
+
+
+class Env:
+    """Reads typed values from a mapping (``os.environ`` by default)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None:
+            return None
+        return value.strip()
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None or value == "" else value
+
+    def required_str(self, name: str) -> str:
+        value = self.str(name)
+        if value is None:
+            raise ImproperlyConfigured(f"Environment variable {name} must be set.")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not a boolean; "
+            "use one of true/false, yes/no, on/off, 1/0."
+        )
+
+    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"Environment variable {name}={value!r} is not an integer."
+            ) from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(
+                f"Environment variable {name}={number} must be at least {minimum}."
+            )
+        return number
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        value = self.raw(name)
+        if value is None:
+            return list(default)
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.str(name) or default).lower()
+        if value not in choices:
+            raise ImproperlyConfigured(
+                f"Environment variable {name}={value!r} must be one of {', '.join(choices)}."
+            )
+        return value
+
+    def path(self, name: str, default: Path) -> Path:
+        value = self.str(name)
+        return Path(value).expanduser().resolve() if value else default

@@ -1,0 +1,228 @@
+"""Settings for Crypto Oracle, read from the environment (see README, "Settings").
+
+Nothing set gives the embedded default for one laptop: a SQLite file and a
+Celery broker on the local filesystem, so web and worker run with no server.
+``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` moves Celery (and the
+cache) to Redis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from cryptooracle.env import Env
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env.path("CRYPTOORACLE_VAR_DIR", BASE_DIR / "var")
+
+RUNTIME_ENVIRONMENT = env.choice(
+    "DJANGO_RUNTIME_ENVIRONMENT", "development", ("development", "production")
+)
+PRODUCTION = RUNTIME_ENVIRONMENT == "production"
+
+DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+_secret = env.str("DJANGO_SECRET_KEY")
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_RUNTIME_ENVIRONMENT=production refuses DJANGO_DEBUG=true."
+        )
+    if not _secret or len(_secret) < 32:
+        raise ImproperlyConfigured(
+            "DJANGO_RUNTIME_ENVIRONMENT=production needs DJANGO_SECRET_KEY "
+            "(at least 32 characters)."
+        )
+SECRET_KEY = _secret or "development-only-insecure-key-never-use-in-production"
+
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_RUNTIME_ENVIRONMENT=production needs DJANGO_ALLOWED_HOSTS.")
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_results",
+    "predictor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cryptooracle.urls"
+WSGI_APPLICATION = "cryptooracle.wsgi.application"
+ASGI_APPLICATION = "cryptooracle.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+_database_url = env.str("DATABASE_URL")
+if _database_url:
+    try:
+        _db = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+    if _db.get("ENGINE") not in (
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    ):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme gives engine {_db.get('ENGINE')!r}; "
+            "use postgres://… or sqlite:///…"
+        )
+else:
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(env.path("SQLITE_PATH", VAR_DIR / "cryptooracle.sqlite3")),
+    }
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while a worker writes; IMMEDIATE avoids
+    # "database is locked" upgrades in the middle of a transaction.
+    _db.setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and Celery -------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 6 * 3600}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+    # kombu's filesystem transport: a directory is the queue, no server needed.
+    _broker_dir = VAR_DIR / "celery-broker"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, minimum=1)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300, minimum=1)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must exceed CELERY_TASK_SOFT_TIME_LIMIT.")
+
+# --- Artifacts and data -------------------------------------------------------------
+MODEL_WEIGHTS_DIR = env.path("MODEL_WEIGHTS_DIR", BASE_DIR / "model_weights")
+SCALERS_DIR = env.path("SCALERS_DIR", BASE_DIR / "scalers")
+DATA_DIR = env.path("DATA_DIR", BASE_DIR / "data")
+
+# --- Internationalisation: every time is UTC ------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+}
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 3600, minimum=0)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
+}
+
+# --- Live market data (issue 3: update_stocks, beat schedule, bulk download) ----------
+# Base URLs are settings so tests point them at a local server; the CoinAPI key
+# lives in the environment only, never in the repository.
+BINANCE_API_URL = env.str("BINANCE_API_URL") or "https://api.binance.com"
+BINANCE_FUTURES_API_URL = env.str("BINANCE_FUTURES_API_URL") or "https://fapi.binance.com"
+COINAPI_URL = env.str("COINAPI_URL") or "https://rest.coinapi.io"
+COINAPI_KEY = env.str("COINAPI_KEY") or ""
+BINANCE_VISION_URL = env.str("BINANCE_VISION_URL") or "https://data.binance.vision"
+CRYPTODATADOWNLOAD_URL = env.str("CRYPTODATADOWNLOAD_URL") or "https://www.cryptodatadownload.com"
+MARKET_DATA_TIMEOUT_SECONDS = env.int("MARKET_DATA_TIMEOUT_SECONDS", 30, minimum=1)
+MARKET_DATA_RETRY_ATTEMPTS = env.int("MARKET_DATA_RETRY_ATTEMPTS", 5, minimum=1)
+MARKET_DATA_RETRY_SECONDS = env.int("MARKET_DATA_RETRY_SECONDS", 120, minimum=1)
+# A tracked market with no candles yet starts this far back, at this interval.
+UPDATE_DEFAULT_INTERVAL = env.str("UPDATE_DEFAULT_INTERVAL") or "1m"
+UPDATE_BACKFILL_HOURS = env.int("UPDATE_BACKFILL_HOURS", 24, minimum=1)
+# The one place the schedule is defined: update every tracked market this often.
+UPDATE_SCHEDULE_SECONDS = env.int("UPDATE_SCHEDULE_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "update-tracked-markets": {
+        "task": "predictor.tasks.update_tracked_markets",
+        "schedule": float(UPDATE_SCHEDULE_SECONDS),
+        # A run that could not start before the next one is due is dropped, not queued up.
+        "options": {"queue": "default", "expires": UPDATE_SCHEDULE_SECONDS},
+    }
+}

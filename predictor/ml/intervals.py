@@ -1,0 +1,146 @@
+"""Candle intervals: one canonical spelling, parsed from every spelling users know.
+
+Canonical codes follow the exchanges (``1m``, ``5m``, ``1h``, ``1d``, ``1w``).
+Accepted on input as well: the original Crypto Oracle's ``M``/``H``/``D``
+(minute, hour, day — *not* pandas' month-end ``M``) and pandas offsets such as
+``5min``, ``15T``, ``4h``, ``1D``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Monday 1970-01-05: weekly bars start on Mondays, as on Binance.
+_WEEK_ANCHOR_S = 4 * 86400
+
+CANONICAL_INTERVALS: tuple[str, ...] = (
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
+)
+INTERVAL_CHOICES: list[tuple[str, str]] = [(code, code) for code in CANONICAL_INTERVALS]
+
+_LEGACY = {"M": "1m", "H": "1h", "D": "1d", "W": "1w"}
+_PANDAS_UNITS = {
+    "s": "s",
+    "sec": "s",
+    "second": "s",
+    "seconds": "s",
+    "t": "m",
+    "min": "m",
+    "minute": "m",
+    "minutes": "m",
+    "m": "m",
+    "h": "h",
+    "hr": "h",
+    "hour": "h",
+    "hours": "h",
+    "d": "d",
+    "day": "d",
+    "days": "d",
+    "w": "w",
+    "week": "w",
+    "weeks": "w",
+}
+_PATTERN = re.compile(r"^\s*(\d*)\s*([A-Za-z]+)\s*$")
+
+
+class IntervalError(ValueError):
+    """An interval string that no known spelling matches."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A bar length, with helpers to move between spellings."""
+
+    seconds: int
+
+    def __post_init__(self) -> None:
+        if self.seconds <= 0:
+            raise IntervalError(f"interval must be positive, got {self.seconds} s")
+
+    @property
+    def code(self) -> str:
+        """The canonical code, e.g. ``15m``; multiples without a code read ``900s``."""
+        for unit in ("w", "d", "h", "m", "s"):
+            size = _UNIT_SECONDS[unit]
+            if self.seconds % size == 0:
+                return f"{self.seconds // size}{unit}"
+        raise AssertionError("unreachable: every interval is a whole number of seconds")
+
+    @property
+    def pandas_freq(self) -> str:
+        return f"{self.seconds}s"
+
+    @property
+    def anchor_seconds(self) -> int:
+        """Grid origin in Unix seconds: bars start at ``anchor + k * seconds``."""
+        return _WEEK_ANCHOR_S if self.seconds % _UNIT_SECONDS["w"] == 0 else 0
+
+    def on_grid(self, unix_seconds: np.ndarray) -> np.ndarray:
+        """Boolean mask of the times that fall on this interval's grid."""
+        return ((unix_seconds - self.anchor_seconds) % self.seconds) == 0
+
+    def __str__(self) -> str:
+        return self.code
+
+
+def parse_interval(text: str) -> Interval:
+    """Parse ``M``/``H``/``D``, ``1m``, ``5min``, ``4h``, ``1D``, ``15T``… into an Interval."""
+    if not isinstance(text, str) or not text.strip():
+        raise IntervalError("interval is empty")
+    stripped = text.strip()
+    if stripped in _LEGACY:
+        return Interval(_UNIT_SECONDS[_LEGACY[stripped][-1]])
+    match = _PATTERN.match(stripped)
+    if not match:
+        raise IntervalError(f"cannot read interval {text!r}; use e.g. 1m, 5min, 4h, 1D, or M/H/D")
+    count = int(match.group(1) or 1)
+    unit_text = match.group(2)
+    # Upper-case M alone is the seed's minute; pandas' month-end makes no sense for candles.
+    if unit_text in ("ME", "MS", "Y", "YE", "Q", "QE"):
+        raise IntervalError(
+            f"calendar interval {text!r} is not supported; candles need a fixed length"
+        )
+    unit = _PANDAS_UNITS.get(unit_text.lower()) if unit_text != "M" else "m"
+    if unit is None:
+        raise IntervalError(f"unknown interval unit in {text!r}; use s, m/min, h, d or w")
+    if count <= 0:
+        raise IntervalError(f"interval {text!r} must be positive")
+    return Interval(count * _UNIT_SECONDS[unit])
+
+
+def infer_interval(unix_seconds: np.ndarray) -> Interval:
+    """The bar length of a series of open times: the smallest positive spacing.
+
+    The smallest, not the most common: a file with many gaps still has its true
+    interval between most neighbours, and no spacing can be below the interval.
+    The smallest spacing must also divide every other one, or the file has no grid.
+    """
+    times = np.unique(np.asarray(unix_seconds, dtype=np.int64))
+    if times.size < 2:
+        raise IntervalError("need at least two distinct timestamps to infer the interval")
+    steps = np.diff(times)
+    smallest = int(steps.min())
+    if np.any(steps % smallest):
+        bad = int(steps[np.argmax(steps % smallest != 0)])
+        raise IntervalError(
+            f"timestamps are on no regular grid (spacings {smallest} s and {bad} s); pass --interval"
+        )
+    return Interval(smallest)

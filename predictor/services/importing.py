@@ -1,0 +1,207 @@
+"""``import_stocks``: CSV files of every known layout into the candle table.
+
+One transaction per file: a bad row stops that file with an error naming file,
+line and field, and nothing of it is written (not even its market); other files
+go on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from predictor.ml.candles import CandleChunk
+from predictor.ml.csvformats import (
+    CandleFileError,
+    CandleReader,
+    Source,
+    detect_layout,
+    exchange_from_name,
+    sources_in,
+    symbol_from_name,
+)
+from predictor.ml.intervals import Interval, IntervalError, infer_interval, parse_interval
+from predictor.ml.symbols import normalise_symbol, split_symbol
+from predictor.models import Exchange, Market
+from predictor.services.candle_store import CandleDataError, UpsertResult, candles_upsert
+
+IMPORTABLE_SUFFIXES = (".csv", ".csv.gz", ".zip")
+
+
+@dataclass(frozen=True, slots=True)
+class FileImportResult:
+    source: str
+    market: str | None = None
+    interval: str | None = None
+    layout: str | None = None
+    result: UpsertResult | None = None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def importable_files(directory: Path) -> list[Path]:
+    """Every .csv, .csv.gz and .zip below ``directory``, in name order."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a directory")
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.name.lower().endswith(IMPORTABLE_SUFFIXES)
+    )
+
+
+def stocks_import(
+    paths: Iterable[Path],
+    *,
+    exchange: str | None = None,
+    symbol: str | None = None,
+    interval: str | None = None,
+    replace: bool = False,
+    progress: Callable[[str], Callable[[int], None]] | None = None,
+) -> list[FileImportResult]:
+    """Import each file; errors are reported per file, never abort the others."""
+    results: list[FileImportResult] = []
+    for path in paths:
+        try:
+            sources = sources_in(Path(path))
+        except CandleFileError as exc:
+            results.append(FileImportResult(str(path), error=str(exc)))
+            continue
+        for source in sources:
+            tick = progress(source.name) if progress else None
+            results.append(
+                stock_file_import(
+                    source,
+                    exchange=exchange,
+                    symbol=symbol,
+                    interval=interval,
+                    replace=replace,
+                    progress=tick,
+                )
+            )
+    return results
+
+
+def stock_file_import(
+    source: Source,
+    *,
+    exchange: str | None = None,
+    symbol: str | None = None,
+    interval: str | None = None,
+    replace: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> FileImportResult:
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            return _import(source, exchange, symbol, interval, replace, progress, started)
+    except (CandleFileError, CandleDataError) as exc:
+        return FileImportResult(source.name, error=str(exc), seconds=time.perf_counter() - started)
+
+
+def _import(
+    source: Source,
+    exchange: str | None,
+    symbol: str | None,
+    interval_text: str | None,
+    replace: bool,
+    progress: Callable[[int], None] | None,
+    started: float,
+) -> FileImportResult:
+    name_symbol = symbol_from_name(source)
+    layout = detect_layout(source, symbol_hint=symbol or name_symbol)
+    reader = CandleReader(source, layout)
+    chunks = reader.chunks()
+    first = next(chunks, None)
+    if first is None:
+        raise CandleFileError(source.name, "the file has a header but no rows")
+    market = _market(source, reader, exchange or layout.header_exchange, symbol, name_symbol)
+    interval = _interval(source, first, interval_text)
+    stream = _one_symbol(itertools.chain([first], chunks), reader, source, market)
+    result = candles_upsert(
+        market, interval, stream, replace=replace, source=source.name, progress=progress
+    )
+    notes = list(layout.notes)
+    if reader.date_corrections:
+        notes.append(
+            f"{reader.date_corrections:,} rows: unix timestamp disagreed with Date; Date used"
+        )
+    if exchange is None and layout.header_exchange is None and exchange_from_name(source) is None:
+        notes.append("exchange not in the file or its name")
+    return FileImportResult(
+        source.name,
+        str(market),
+        interval.code,
+        layout.kind,
+        result,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _market(
+    source: Source,
+    reader: CandleReader,
+    exchange: str | None,
+    symbol: str | None,
+    name_symbol: str | None,
+) -> Market:
+    stated = sorted(normalise_symbol(s) for s in reader.symbols_seen)
+    if symbol and stated and normalise_symbol(symbol) not in stated:
+        raise CandleFileError(
+            source.name,
+            f"the file says symbol {stated[0]} but --symbol says {normalise_symbol(symbol)}",
+            field="symbol",
+        )
+    symbol = symbol or (stated[0] if stated else None) or name_symbol
+    exchange = exchange or exchange_from_name(source)
+    if not symbol:
+        raise CandleFileError(
+            source.name, "cannot tell the symbol from the file or its name; pass --symbol"
+        )
+    if not exchange:
+        raise CandleFileError(
+            source.name, "cannot tell the exchange from the file or its name; pass --exchange"
+        )
+    if exchange not in Exchange.values:
+        raise CandleFileError(
+            source.name, f"unknown exchange {exchange!r}; one of " + ", ".join(Exchange.values)
+        )
+    base, quote = split_symbol(symbol)
+    market, _ = Market.objects.get_or_create(
+        exchange=exchange,
+        symbol=normalise_symbol(symbol),
+        defaults={"base_asset": base, "quote_asset": quote},
+    )
+    return market
+
+
+def _interval(source: Source, first: CandleChunk, text: str | None) -> Interval:
+    try:
+        return parse_interval(text) if text else infer_interval(first.open_time)
+    except IntervalError as exc:
+        raise CandleFileError(source.name, f"{exc}; pass --interval", field="time") from None
+
+
+def _one_symbol(
+    chunks: Iterator[CandleChunk], reader: CandleReader, source: Source, market: Market
+) -> Iterator[CandleChunk]:
+    for chunk in chunks:
+        symbols = {normalise_symbol(s) for s in reader.symbols_seen}
+        if len(symbols) > 1:
+            raise CandleFileError(
+                source.name,
+                f"the file mixes symbols {sorted(symbols)}; import one market per file",
+                field="symbol",
+            )
+        yield chunk
