@@ -127,20 +127,14 @@ def parse_interval(text: str) -> Interval:
 
 
 def infer_interval(unix_seconds: np.ndarray) -> Interval:
-    """The bar length of a series of open times: the smallest positive spacing.
+    """The bar length of a series of open times: its most common spacing.
 
-    The smallest, not the most common: a file with many gaps still has its true
-    interval between most neighbours, and no spacing can be below the interval.
-    The smallest spacing must also divide every other one, or the file has no grid.
+    The most common, so that gaps (larger spacings) and a stray off-grid row
+    (which the grid check then reports with its line) do not mislead it; ties
+    go to the smaller spacing.
     """
     times = np.unique(np.asarray(unix_seconds, dtype=np.int64))
     if times.size < 2:
         raise IntervalError("need at least two distinct timestamps to infer the interval")
-    steps = np.diff(times)
-    smallest = int(steps.min())
-    if np.any(steps % smallest):
-        bad = int(steps[np.argmax(steps % smallest != 0)])
-        raise IntervalError(
-            f"timestamps are on no regular grid (spacings {smallest} s and {bad} s); pass --interval"
-        )
-    return Interval(smallest)
+    spacings, counts = np.unique(np.diff(times), return_counts=True)
+    return Interval(int(spacings[np.argmax(counts)]))

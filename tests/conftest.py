@@ -1,0 +1,39 @@
+"""Shared fixtures. Test data files are written by the tests themselves; the
+real exchange files in ../shared/data are read by path when that folder exists."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write text as .csv, .csv.gz or inside a .zip, and return the path."""
+
+    def write(name: str, text: str, *, member: str | None = None) -> Path:
+        path = tmp_path / name
+        data = text.encode()
+        if name.endswith(".gz"):
+            path.write_bytes(gzip.compress(data))
+        elif name.endswith(".zip"):
+            with zipfile.ZipFile(path, "w") as archive:
+                archive.writestr(member or name.removesuffix(".zip") + ".csv", data)
+        else:
+            path.write_bytes(data)
+        return path
+
+    return write
