@@ -73,15 +73,24 @@ def main() -> None:
     for path in files:
         source = Source(path)
         for chunk in CandleReader(source, detect_layout(source)).chunks():
-            for t, o, h, lo, c, v in zip(chunk.open_time.tolist(), chunk.open.tolist(), chunk.high.tolist(),
-                                         chunk.low.tolist(), chunk.close.tolist(), chunk.volume.tolist(), strict=True):
+            for t, o, h, lo, c, v in zip(
+                chunk.open_time.tolist(),
+                chunk.open.tolist(),
+                chunk.high.tolist(),
+                chunk.low.tolist(),
+                chunk.close.tolist(),
+                chunk.volume.tolist(),
+                strict=True,
+            ):
                 buffer.write(f"{path.name[:12]},1m,{t},{o!r},{h!r},{lo!r},{c!r},{v!r}\n")
     text = buffer.getvalue()
     timings = {}
     with connection.cursor() as cur:
         for name, key in (("bare", ""), ("keyed", ", UNIQUE (market, iv, ts)")):
-            cur.execute(f"CREATE TABLE raw_{name} (market text, iv text, ts bigint, open float8, high float8, "
-                        f"low float8, close float8, volume float8{key})")
+            cur.execute(
+                f"CREATE TABLE raw_{name} (market text, iv text, ts bigint, open float8, high float8, "
+                f"low float8, close float8, volume float8{key})"
+            )
             connection.commit() if not connection.get_autocommit() else None
             t0 = time.perf_counter()
             cur.copy_expert(f"COPY raw_{name} FROM STDIN WITH (FORMAT csv)", io.StringIO(text))
@@ -89,8 +98,10 @@ def main() -> None:
     print(f"files: {len(files)}, rows: {rows:,}")
     print(f"import_stocks (parse+validate+stage+merge): {ours:.2f} s = {rows / ours:,.0f} rows/s")
     for name, seconds in timings.items():
-        print(f"raw COPY into {name} table: {seconds:.2f} s = {rows / seconds:,.0f} rows/s; "
-              f"import_stocks / raw COPY = {seconds / ours:.2f}")
+        print(
+            f"raw COPY into {name} table: {seconds:.2f} s = {rows / seconds:,.0f} rows/s; "
+            f"import_stocks / raw COPY = {seconds / ours:.2f}"
+        )
 
 
 if __name__ == "__main__":

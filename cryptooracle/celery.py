@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cryptooracle.settings")
 
@@ -22,7 +22,7 @@ app.conf.update(
     timezone="UTC",
     enable_utc=True,
     task_default_queue="default",
-    task_queues=(Queue("default"), Queue("training")),
+    task_queues=(Queue("default"), Queue("training")),  # type: ignore[no-untyped-call]
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

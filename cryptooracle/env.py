@@ -8,6 +8,7 @@ never silently mean "debug on" in production.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,23 +25,23 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: builtins.str) -> builtins.str | None:
         value = self._environ.get(name)
         if value is None:
             return None
-        return value.strip()
+        return builtins.str(value).strip()
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         value = self.raw(name)
         return default if value is None or value == "" else value
 
-    def required_str(self, name: str) -> str:
+    def required_str(self, name: builtins.str) -> builtins.str:
         value = self.str(name)
         if value is None:
             raise ImproperlyConfigured(f"Environment variable {name} must be set.")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -54,12 +55,14 @@ class Env:
             "use one of true/false, yes/no, on/off, 1/0."
         )
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(
+        self, name: builtins.str, default: builtins.int, *, minimum: builtins.int | None = None
+    ) -> builtins.int:
         value = self.raw(name)
         if value is None or value == "":
             return default
         try:
-            number = int(value)
+            number = builtins.int(value)
         except ValueError:
             raise ImproperlyConfigured(
                 f"Environment variable {name}={value!r} is not an integer."
@@ -70,13 +73,17 @@ class Env:
             )
         return number
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def list(
+        self, name: builtins.str, default: builtins.list[builtins.str]
+    ) -> builtins.list[builtins.str]:
         value = self.raw(name)
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(
+        self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
         value = (self.str(name) or default).lower()
         if value not in choices:
             raise ImproperlyConfigured(
@@ -84,6 +91,6 @@ class Env:
             )
         return value
 
-    def path(self, name: str, default: Path) -> Path:
+    def path(self, name: builtins.str, default: Path) -> Path:
         value = self.str(name)
         return Path(value).expanduser().resolve() if value else default

@@ -4,7 +4,7 @@ from predictor.models import Candle, Market
 
 
 @admin.register(Market)
-class MarketAdmin(admin.ModelAdmin):
+class MarketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "exchange",
         "symbol",
@@ -18,7 +18,7 @@ class MarketAdmin(admin.ModelAdmin):
 
 
 @admin.register(Candle)
-class CandleAdmin(admin.ModelAdmin):
+class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("market", "interval", "open_time", "open", "high", "low", "close", "volume")
     list_filter = ("interval", "market__exchange")
     list_select_related = ("market",)

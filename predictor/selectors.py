@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,7 @@ def _read_arrays(
     """One query, one pass into numpy: binary COPY on PostgreSQL, a cursor on SQLite."""
     table = Candle._meta.db_table
     where = 'market_id = %s AND "interval" = %s'
-    params: list[object] = [market.pk, interval.code]
+    params: list[Any] = [market.pk, interval.code]
     if start is not None:
         where += " AND open_time >= %s"
         params.append(start)
@@ -139,7 +139,7 @@ def candles_frame(
     frame = frame_from_arrays(times, columns)
     if target.seconds != base.seconds:
         frame = resample_ohlcv(frame, base, target)
-    seconds = frame.index.as_unit("s").asi8
+    seconds = pd.DatetimeIndex(frame.index).as_unit("s").asi8
     report = find_gaps(np.asarray(seconds, dtype=np.int64), target)
     if gaps == "mark":
         frame = mark_gaps(frame, target)

@@ -117,8 +117,8 @@ class Source:
             with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as fh:
                 yield fh
         elif self.path.name.endswith(".gz"):
-            with gzip.open(self.path, "rb") as fh:
-                yield fh
+            with gzip.open(self.path, "rb") as gz:
+                yield gz  # type: ignore[misc]
         else:
             with open(self.path, "rb") as fh:
                 yield fh
@@ -317,7 +317,7 @@ def unix_to_seconds(values: FloatArray) -> FloatArray:
 
 def _parse_dates(text: pd.Series, fmt: str) -> FloatArray:
     parsed = pd.to_datetime(text.astype(str), format=fmt, errors="coerce", utc=True)
-    seconds: FloatArray = parsed.dt.as_unit("s").array.asi8.astype(np.float64)
+    seconds: FloatArray = pd.DatetimeIndex(parsed).as_unit("s").asi8.astype(np.float64)
     # NaT comes back as the int64 minimum; mark it missing.
     seconds[parsed.isna().to_numpy()] = np.nan
     return seconds

@@ -95,7 +95,8 @@ class Interval:
 
     def on_grid(self, unix_seconds: np.ndarray) -> np.ndarray:
         """Boolean mask of the times that fall on this interval's grid."""
-        return ((unix_seconds - self.anchor_seconds) % self.seconds) == 0
+        mask: np.ndarray = ((unix_seconds - self.anchor_seconds) % self.seconds) == 0
+        return mask
 
     def __str__(self) -> str:
         return self.code

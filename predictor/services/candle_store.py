@@ -15,6 +15,7 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
@@ -217,13 +218,13 @@ class _Stage:
             cur.execute(f"DROP TABLE {STAGE}")
 
 
-def _fetch(sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+def _fetch(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
         cur.execute(sql, params or [])
         return list(cur.fetchall())
 
 
-def _execute(sql: str, params: list[object]) -> int:
+def _execute(sql: str, params: list[Any]) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return int(cur.rowcount)
@@ -243,14 +244,14 @@ def _dedupe_stage(scan: _Scan, source: str) -> int:
                 f"{_utc(int(ts)):%Y-%m-%d %H:%M:%S} appears again with different values "
                 f"(first on line {first})",
                 line=int(second),
-                field="time",  # type: ignore[call-overload]
+                field="time",
             )
     if not rows:
         return 0
     _execute(
         f"DELETE FROM {STAGE} WHERE line NOT IN (SELECT MIN(line) FROM {STAGE} GROUP BY ts)", []
     )
-    return sum(int(r[3]) - 1 for r in rows)  # type: ignore[call-overload]
+    return sum(int(r[3]) - 1 for r in rows)
 
 
 def _stage_gaps(scan: _Scan) -> None:
@@ -259,7 +260,7 @@ def _stage_gaps(scan: _Scan) -> None:
         f"SELECT COUNT(*), COALESCE(MAX(d), 0), COALESCE(SUM(d / {step} - 1), 0) FROM "
         f"(SELECT ts - LAG(ts) OVER (ORDER BY ts) AS d FROM {STAGE}) q WHERE d > {step}"
     )
-    scan.gaps, scan.largest_gap, scan.missing = int(count), int(largest), int(missing)  # type: ignore[call-overload]
+    scan.gaps, scan.largest_gap, scan.missing = int(count), int(largest), int(missing)
 
 
 def _merge(
@@ -270,7 +271,7 @@ def _merge(
         in_file_duplicates = _dedupe_stage(scan, source)
         _stage_gaps(scan)
     table = Candle._meta.db_table
-    key = [market.pk, interval.code]
+    key: list[Any] = [market.pk, interval.code]
     join = (
         f"FROM {STAGE} s JOIN {table} c ON c.market_id = %s AND c.{_IV} = %s "
         f"AND c.open_time = {stage.time_sql}"
@@ -284,11 +285,11 @@ def _merge(
         open_time__range=(_utc(scan.first_ts), _utc(scan.last_ts)),
     ).exists()
     if overlaps:
-        ((matched, conflicts),) = _fetch(  # type: ignore[misc]
+        ((matched, conflicts),) = _fetch(
             f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN {differs} THEN 1 ELSE 0 END), 0) {join}", key
         )
-        stored_identical = int(matched) - int(conflicts)  # type: ignore[call-overload]
-        conflicts = int(conflicts)  # type: ignore[call-overload]
+        stored_identical = int(matched) - int(conflicts)
+        conflicts = int(conflicts)
         if conflicts:
             examples = _conflict_examples(join, differs, key)
         if conflicts and replace:
@@ -309,7 +310,7 @@ def _merge(
     )
 
 
-def _insert(table: str, stage: _Stage, key: list[object], *, maybe_conflicting: bool) -> int:
+def _insert(table: str, stage: _Stage, key: list[Any], *, maybe_conflicting: bool) -> int:
     """Merge the stage into the candle table; returns the rows inserted.
 
     When no stored candle falls in the batch's time range (a first import, or
@@ -332,18 +333,23 @@ def _insert(table: str, stage: _Stage, key: list[object], *, maybe_conflicting: 
     return _execute(f"{insert} ON CONFLICT (market_id, {_IV}, open_time) DO NOTHING", key)
 
 
-def _conflict_examples(join: str, differs: str, key: list[object]) -> tuple[Conflict, ...]:
+def _conflict_examples(join: str, differs: str, key: list[Any]) -> tuple[Conflict, ...]:
     cols = ", ".join(f"c.{f}" for f in _FIELDS) + ", " + ", ".join(f"s.{f}" for f in _FIELDS)
     rows = _fetch(
         f"SELECT s.ts, s.line, {cols} {join} WHERE {differs} ORDER BY s.line LIMIT 5", key
     )
     return tuple(
-        Conflict(_utc(int(r[0])), int(r[1]), tuple(map(float, r[2:7])), tuple(map(float, r[7:12])))  # type: ignore[arg-type, call-overload]
+        Conflict(
+            datetime.fromtimestamp(int(r[0]), tz=UTC),
+            int(r[1]),
+            tuple(map(float, r[2:7])),
+            tuple(map(float, r[7:12])),
+        )
         for r in rows
     )
 
 
-def _replace(table: str, stage: _Stage, differs: str, key: list[object]) -> int:
+def _replace(table: str, stage: _Stage, differs: str, key: list[Any]) -> int:
     assignments = ", ".join(f"{f} = s.{f}" for f in _FIELDS)
     target_time = stage.time_sql
     return _execute(

@@ -190,7 +190,11 @@ def _interval(source: Source, first: CandleChunk, text: str | None) -> Interval:
     try:
         return parse_interval(text) if text else infer_interval(first.open_time)
     except IntervalError as exc:
-        raise CandleFileError(source.name, str(exc) if "--interval" in str(exc) else f"{exc}; pass --interval", field="time") from None
+        raise CandleFileError(
+            source.name,
+            str(exc) if "--interval" in str(exc) else f"{exc}; pass --interval",
+            field="time",
+        ) from None
 
 
 def _one_symbol(

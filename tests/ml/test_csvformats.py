@@ -32,14 +32,19 @@ def read_all(path: Path) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, Candl
     return layout.kind, times, close, lines, reader
 
 
-def test_cryptodatadownload_with_banner_mixed_units_and_rounded_timestamps(write_csv: Callable[..., Path]) -> None:
-    path = write_csv("gemini_BTCUSD_1min.csv", (
-        "https://www.CryptoDataDownload.com\n"
-        "Unix Timestamp,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USD\n"
-        f"{(T0 + 120) * 1000},2024-01-01 00:02:00,BTCUSD,3,4,2,3.5,1.5,5.25\n"
-        f"{T0 + 60},2024-01-01 00:01:00,BTCUSD,2,3,1,3,1,3\n"
-        "1.70407E+12,2024-01-01 00:00:00,BTCUSD,1,2,0.5,2,2,4\n"
-    ))
+def test_cryptodatadownload_with_banner_mixed_units_and_rounded_timestamps(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(
+        "gemini_BTCUSD_1min.csv",
+        (
+            "https://www.CryptoDataDownload.com\n"
+            "Unix Timestamp,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USD\n"
+            f"{(T0 + 120) * 1000},2024-01-01 00:02:00,BTCUSD,3,4,2,3.5,1.5,5.25\n"
+            f"{T0 + 60},2024-01-01 00:01:00,BTCUSD,2,3,1,3,1,3\n"
+            "1.70407E+12,2024-01-01 00:00:00,BTCUSD,1,2,0.5,2,2,4\n"
+        ),
+    )
     kind, times, close, lines, reader = read_all(path)
     assert kind == "cryptodatadownload"
     assert times.tolist() == [T0 + 120, T0 + 60, T0]
@@ -49,13 +54,18 @@ def test_cryptodatadownload_with_banner_mixed_units_and_rounded_timestamps(write
     assert reader.date_corrections == 1  # the rounded row: Date decided
 
 
-def test_spreadsheet_dates_are_read_day_or_month_first_by_the_unix_hint(write_csv: Callable[..., Path]) -> None:
+def test_spreadsheet_dates_are_read_day_or_month_first_by_the_unix_hint(
+    write_csv: Callable[..., Path],
+) -> None:
     # 06-12-21 is 6 December 2021 here; the rounded unix (1.63875E+12) tells it from 12 June.
-    path = write_csv("Binance_DOTUSDT_1h.csv", (
-        "unix,date,time,symbol,open,high,low,close,Volume DOT,Volume USDT,tradecount\n"
-        "1.63875E+12,06-12-21,00:00:00,DOT/USDT,28.31,28.35,27.43,27.47,136745.49,3805768.8,5869\n"
-        "1.63875E+12,05-12-21,23:00:00,DOT/USDT,28.16,28.6,28.01,28.31,291868.59,8254209.2,12442\n"
-    ))
+    path = write_csv(
+        "Binance_DOTUSDT_1h.csv",
+        (
+            "unix,date,time,symbol,open,high,low,close,Volume DOT,Volume USDT,tradecount\n"
+            "1.63875E+12,06-12-21,00:00:00,DOT/USDT,28.31,28.35,27.43,27.47,136745.49,3805768.8,5869\n"
+            "1.63875E+12,05-12-21,23:00:00,DOT/USDT,28.16,28.6,28.01,28.31,291868.59,8254209.2,12442\n"
+        ),
+    )
     _, times, _, _, _ = read_all(path)
     assert times.tolist() == [1638748800, 1638745200]
 
@@ -70,17 +80,20 @@ def test_binance_spot_dump_without_header_in_microseconds(write_csv: Callable[..
     layout = detect_layout(source)
     assert layout.kind == "binance-kline"
     assert layout.header_exchange == "binance"
-    kind, times, _, _, _ = read_all(path)
+    _kind, times, _, _, _ = read_all(path)
     assert times.tolist() == [T0, T0 + 60, T0 + 120]
     assert symbol_from_name(source) == "BTCUSDT"
 
 
 def test_binance_futures_dump_is_recognised_by_its_header(write_csv: Callable[..., Path]) -> None:
-    path = write_csv("ALGOUSDT-1m-2023-02.csv.gz", (
-        "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-        "taker_buy_quote_volume,ignore\n"
-        f"{T0 * 1000},0.24,0.25,0.23,0.24,100,{T0 * 1000 + 59999},24,5,50,12,0\n"
-    ))
+    path = write_csv(
+        "ALGOUSDT-1m-2023-02.csv.gz",
+        (
+            "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+            "taker_buy_quote_volume,ignore\n"
+            f"{T0 * 1000},0.24,0.25,0.23,0.24,100,{T0 * 1000 + 59999},24,5,50,12,0\n"
+        ),
+    )
     layout = detect_layout(sources_in(path)[0])
     assert layout.header_exchange == "binance-futures"
 
@@ -89,8 +102,12 @@ def test_binance_futures_dump_is_recognised_by_its_header(write_csv: Callable[..
     ("header", "time_value"),
     [("timestamp", f"{T0 * 1000}"), ("timestamp", f"{T0}"), ("date", "2024-01-01 00:00:00")],
 )
-def test_plain_ohlcv_with_ms_seconds_or_dates(write_csv: Callable[..., Path], header: str, time_value: str) -> None:
-    path = write_csv("BTCUSDT_1m.csv", f"{header},open,high,low,close,volume\n{time_value},1,2,0.5,1.5,3\n")
+def test_plain_ohlcv_with_ms_seconds_or_dates(
+    write_csv: Callable[..., Path], header: str, time_value: str
+) -> None:
+    path = write_csv(
+        "BTCUSDT_1m.csv", f"{header},open,high,low,close,volume\n{time_value},1,2,0.5,1.5,3\n"
+    )
     kind, times, close, _, _ = read_all(path)
     assert kind == "ohlcv"
     assert times.tolist() == [T0]
@@ -98,10 +115,13 @@ def test_plain_ohlcv_with_ms_seconds_or_dates(write_csv: Callable[..., Path], he
 
 
 def test_columns_in_any_order_are_found_by_name(write_csv: Callable[..., Path]) -> None:
-    path = write_csv("BTCUSD_1d.csv", (
-        "timestamp,open,close,volume,unix_timestamp,high,low\n"
-        f"2024-01-01 00:00:00,10,11,5,{T0},12,9\n"
-    ))
+    path = write_csv(
+        "BTCUSD_1d.csv",
+        (
+            "timestamp,open,close,volume,unix_timestamp,high,low\n"
+            f"2024-01-01 00:00:00,10,11,5,{T0},12,9\n"
+        ),
+    )
     _, times, close, _, _ = read_all(path)
     assert times.tolist() == [T0]
     assert close.tolist() == [11.0]
@@ -128,7 +148,9 @@ def test_headerless_kraken_style_rows(write_csv: Callable[..., Path]) -> None:
 def test_bad_values_name_file_line_and_field(
     write_csv: Callable[..., Path], body: str, line: int, field: str, reason: str
 ) -> None:
-    path = write_csv("BTCUSDT_1m.csv", "timestamp,open,high,low,close,volume\n" + body.format(t=T0 * 1000))
+    path = write_csv(
+        "BTCUSDT_1m.csv", "timestamp,open,high,low,close,volume\n" + body.format(t=T0 * 1000)
+    )
     with pytest.raises(CandleFileError) as caught:
         read_all(path)
     error = caught.value

@@ -20,7 +20,9 @@ from predictor.ml.intervals import IntervalError, infer_interval, parse_interval
         ("1w", 604800, "1w"),
     ],
 )
-def test_every_known_spelling_parses_to_the_canonical_interval(text: str, seconds: int, code: str) -> None:
+def test_every_known_spelling_parses_to_the_canonical_interval(
+    text: str, seconds: int, code: str
+) -> None:
     interval = parse_interval(text)
     assert interval.seconds == seconds
     assert interval.code == code

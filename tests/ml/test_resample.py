@@ -14,17 +14,25 @@ def minute_frame(minutes: list[int]) -> pd.DataFrame:
     times = np.array([START + 60 * m for m in minutes], dtype=np.int64)
     n = len(minutes)
     base = np.arange(1, n + 1, dtype=np.float64)
-    return frame_from_arrays(times, {
-        "open": base, "high": base + 10, "low": base - 0.5, "close": base + 0.25,
-        "volume": np.full(n, 2.0),
-    })
+    return frame_from_arrays(
+        times,
+        {
+            "open": base,
+            "high": base + 10,
+            "low": base - 0.5,
+            "close": base + 0.25,
+            "volume": np.full(n, 2.0),
+        },
+    )
 
 
 def test_resampling_aggregates_first_max_min_last_sum_by_open_time() -> None:
     frame = minute_frame(list(range(10)))
     out = resample_ohlcv(frame, parse_interval("1m"), parse_interval("5min"))
-    assert list(out.index) == [pd.Timestamp(START, unit="s", tz="UTC"),
-                               pd.Timestamp(START + 300, unit="s", tz="UTC")]
+    assert list(out.index) == [
+        pd.Timestamp(START, unit="s", tz="UTC"),
+        pd.Timestamp(START + 300, unit="s", tz="UTC"),
+    ]
     first = out.iloc[0]
     assert first["open"] == 1.0
     assert first["high"] == 15.0

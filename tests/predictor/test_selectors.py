@@ -20,8 +20,15 @@ def store(symbol: str, minutes: list[int]) -> Market:
     market = Market.objects.create(exchange="binance", symbol=symbol)
     times = np.array([T0 + 60 * m for m in minutes], dtype=np.int64)
     price = np.arange(1, len(minutes) + 1, dtype=np.float64)
-    chunk = CandleChunk(times, price, price + 1, price - 0.5, price + 0.5,
-                        np.full(len(minutes), 2.0), np.arange(len(minutes), dtype=np.int64))
+    chunk = CandleChunk(
+        times,
+        price,
+        price + 1,
+        price - 0.5,
+        price + 0.5,
+        np.full(len(minutes), 2.0),
+        np.arange(len(minutes), dtype=np.int64),
+    )
     candles_upsert(market, parse_interval("1m"), [chunk])
     return market
 

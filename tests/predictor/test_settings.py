@@ -15,7 +15,9 @@ from cryptooracle.env import Env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("raw", "value"), [("true", True), ("0", False), ("Off", False), ("YES", True)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("0", False), ("Off", False), ("YES", True)]
+)
 def test_booleans_are_read_in_every_usual_spelling(raw: str, value: bool) -> None:
     assert Env({"X": raw}).bool("X", default=not value) is value
 
@@ -34,12 +36,25 @@ def test_integers_are_checked() -> None:
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
     clean.update(env)
-    code = "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','cryptooracle.settings'); " \
-           "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
-    return subprocess.run([sys.executable, "-c", code], env=clean, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','cryptooracle.settings'); "
+        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_nothing_set_gives_sqlite_and_a_serverless_broker() -> None:
@@ -49,7 +64,9 @@ def test_nothing_set_gives_sqlite_and_a_serverless_broker() -> None:
 
 
 def test_database_and_redis_urls_switch_the_services() -> None:
-    result = load_settings(DATABASE_URL="postgres://u@127.0.0.1:5432/x", REDIS_URL="redis://127.0.0.1:6379/3")
+    result = load_settings(
+        DATABASE_URL="postgres://u@127.0.0.1:5432/x", REDIS_URL="redis://127.0.0.1:6379/3"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "redis://127.0.0.1:6379/3"]
 
@@ -57,7 +74,10 @@ def test_database_and_redis_urls_switch_the_services() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "a.b"}, "refuses DJANGO_DEBUG"),
+        (
+            {"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "a.b"},
+            "refuses DJANGO_DEBUG",
+        ),
         ({"DJANGO_ALLOWED_HOSTS": "a.b"}, "needs DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "x" * 50}, "needs DJANGO_ALLOWED_HOSTS"),
     ],
@@ -69,8 +89,11 @@ def test_production_refuses_to_start_insecure(env: dict[str, str], message: str)
 
 
 def test_production_starts_when_configured() -> None:
-    result = load_settings(DJANGO_RUNTIME_ENVIRONMENT="production", DJANGO_SECRET_KEY="k" * 50,
-                           DJANGO_ALLOWED_HOSTS="oracle.example.com")
+    result = load_settings(
+        DJANGO_RUNTIME_ENVIRONMENT="production",
+        DJANGO_SECRET_KEY="k" * 50,
+        DJANGO_ALLOWED_HOSTS="oracle.example.com",
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -92,7 +92,8 @@ class Command(BaseCommand):
             disable=None,
             file=self.stderr._out,
         )
-        return bar.update
+        update: Callable[[int], None] = bar.update
+        return update
 
     def _summary(self, r: FileImportResult) -> None:
         if r.error:
