@@ -1,0 +1,1 @@
+"""REST API (DRF): serializers, views and URLs. Built by the web issue."""
