@@ -208,3 +208,61 @@ def test_a_downloaded_archive_imports_through_stocks_import(httpserver, tmp_path
     (result,) = stocks_import(paths, exchange="binance", symbol="BTCUSDT", interval="1m")
     assert result.error is None
     assert Candle.objects.filter(market__symbol="BTCUSDT", interval="1m").count() == 5
+
+
+@pytest.mark.django_db
+def test_import_stocks_download_fetches_verifies_and_imports(httpserver, tmp_path, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from predictor.models import Candle
+
+    for month in ("2024-01", "2024-02"):
+        _publish(httpserver, SPOT, month)
+    settings.BINANCE_VISION_URL = httpserver.url_for("/").rstrip("/")
+    settings.DATA_DIR = tmp_path
+    out = StringIO()
+    call_command(
+        "import_stocks",
+        "--download",
+        "--exchange",
+        "binance",
+        "--symbol",
+        "BTCUSDT",
+        "--interval",
+        "1m",
+        "--from",
+        "2024-01",
+        "--to",
+        "2024-02",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert sorted(p.name for p in (tmp_path / "binance").glob("*.zip")) == [
+        "BTCUSDT-1m-2024-01.zip",
+        "BTCUSDT-1m-2024-02.zip",
+    ]
+    # Both fake months hold the same five candles: the second import merges, adds nothing.
+    assert Candle.objects.count() == 5
+    assert "duplicates skipped 5" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_import_stocks_download_needs_its_flags():
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--exchange, --symbol and --interval"):
+        call_command("import_stocks", "--download", "--symbol", "BTCUSDT")
+    with pytest.raises(CommandError, match="--from YYYY-MM"):
+        call_command(
+            "import_stocks",
+            "--download",
+            "--exchange",
+            "binance",
+            "--symbol",
+            "BTCUSDT",
+            "--interval",
+            "1m",
+        )

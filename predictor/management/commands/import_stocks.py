@@ -49,10 +49,27 @@ class Command(BaseCommand):
             action="store_true",
             help="Do nothing, successfully, when there is nothing to import.",
         )
+        download = parser.add_argument_group("download first (needs the network)")
+        download.add_argument(
+            "--download",
+            action="store_true",
+            help="Fetch history into DATA_DIR first, then import what was fetched.",
+        )
+        download.add_argument(
+            "--source",
+            choices=("binance", "cryptodatadownload"),
+            default="binance",
+            help="binance: data.binance.vision monthly archives, checked against "
+            "their CHECKSUM files; cryptodatadownload: its CSV for the symbol.",
+        )
+        download.add_argument("--from", dest="month_from", help="First month, YYYY-MM (binance).")
+        download.add_argument("--to", dest="month_to", help="Last month, YYYY-MM (binance).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         files: list[Path] = list(options["file"])
-        if not files or options["dir"]:
+        if options["download"]:
+            files = self._download(options)
+        elif not files or options["dir"]:
             directory = options["dir"] or settings.DATA_DIR
             try:
                 files += importable_files(directory)
@@ -82,6 +99,38 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(failed)} of {len(results)} files failed; nothing of them was imported"
             )
+
+    def _download(self, options: dict[str, Any]) -> list[Path]:
+        from predictor.services.downloads import (
+            DownloadError,
+            binance_archive_download,
+            cryptodatadownload_download,
+        )
+
+        exchange, symbol, interval = options["exchange"], options["symbol"], options["interval"]
+        if not (exchange and symbol and interval):
+            raise CommandError("--download needs --exchange, --symbol and --interval")
+        try:
+            if options["source"] == "cryptodatadownload":
+                return [cryptodatadownload_download(exchange, symbol, interval, settings.DATA_DIR)]
+            if exchange not in ("binance", "binance-futures"):
+                raise CommandError(
+                    "--source binance downloads Binance markets only; "
+                    "use --source cryptodatadownload for other exchanges"
+                )
+            if not (options["month_from"] and options["month_to"]):
+                raise CommandError("--source binance needs --from YYYY-MM and --to YYYY-MM")
+            market_type = "futures" if exchange == "binance-futures" else "spot"
+            return binance_archive_download(
+                symbol,
+                interval,
+                options["month_from"],
+                options["month_to"],
+                market_type=market_type,
+                dest_dir=settings.DATA_DIR / exchange,
+            )
+        except DownloadError as exc:
+            raise CommandError(str(exc)) from None
 
     def _progress(self, name: str) -> Callable[[int], None]:
         bar = tqdm(
