@@ -1,0 +1,403 @@
+"""A vectorised long/short backtest of h-bar forecasts, with explicit costs.
+
+Timing: the forecast made at the close of bar ``t`` is known only after that
+close, so its trade enters at the *open* of bar ``t + 1`` and exits at the open
+of bar ``t + 1 + h``. Equity is marked to market at every open.
+
+Costs: every leg (entry or exit) loses ``fee`` and ``slippage`` as fractions of
+the position's value at that leg, so one stand-alone round trip turns a gross
+return ``g`` into ``(1 + g) * ((1 - fee) * (1 - slippage)) ** 2 - 1``. When a
+holding is followed, in the same sleeve, by another of the same side starting
+at its exit, nothing is traded at that open and neither leg is charged (an
+always-long forecast pays one entry and one exit, like buy-and-hold).
+
+Modes:
+
+* ``non_overlapping``: one sleeve holding all capital; signals that arrive while
+  a position is open are skipped.
+* ``overlapping``: ``h`` sleeves of ``1/h`` of capital each; the signal of bar
+  ``t`` goes to sleeve ``t mod h``, so every signal is traded and the portfolio
+  position is the average of the last ``h`` signals (Jegadeesh-Titman). Sleeves
+  are not netted against each other, which overstates costs slightly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from predictor.ml.evaluation._common import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    ToDict,
+    as_float_array,
+    json_safe,
+    same_length,
+)
+
+Mode = Literal["overlapping", "non_overlapping"]
+DEFAULT_FEE = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig(ToDict):
+    theta: float
+    horizon: int
+    fee: float
+    slippage: float
+    mode: Mode
+    bars_per_year: float
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError("horizon must be at least one bar")
+        if not (self.theta >= 0):
+            raise ValueError("theta must be >= 0")
+        if not (0 <= self.fee < 1 and 0 <= self.slippage < 1):
+            raise ValueError("fee and slippage are fractions in [0, 1)")
+        if self.mode not in ("overlapping", "non_overlapping"):
+            raise ValueError(f"unknown mode {self.mode!r}")
+        if self.bars_per_year <= 0:
+            raise ValueError("bars_per_year must be positive")
+
+    @property
+    def leg_factor(self) -> float:
+        return (1.0 - self.fee) * (1.0 - self.slippage)
+
+
+@dataclass(frozen=True, slots=True)
+class Trades(ToDict):
+    """The trade list, one column per field; indices are bar positions."""
+
+    signal_index: IntArray
+    entry_index: IntArray
+    exit_index: IntArray
+    side: IntArray  # +1 long, -1 short
+    weight: FloatArray  # fraction of the sleeve capital: 1 or 1/h
+    gross_return: FloatArray
+    net_return: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.entry_index)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestStats(ToDict):
+    total_return: float
+    annualised_return: float
+    sharpe: float
+    sortino: float
+    calmar: float
+    max_drawdown: float  # negative fraction, e.g. -0.25
+    profit_factor: float
+    hit_rate: float  # share of trades with net return > 0
+    gross_hit_rate: float  # share with gross return > 0
+    break_even_hit_rate: float
+    n_trades: int
+    turnover: float  # traded notional over the run, in multiples of capital
+    exposure: float  # mean gross position, 0..1
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    config: BacktestConfig
+    trades: Trades
+    equity: FloatArray  # at each bar's open, starting at 1
+    drawdown: FloatArray  # equity / running peak - 1
+    bar_returns: FloatArray  # open-to-open returns of the equity, length n - 1
+    stats: BacktestStats
+
+    def to_dict(self, max_points: int = 2000, include_trades: bool = True) -> dict[str, Any]:
+        """JSON-safe; curves sampled at most ``max_points`` times (for charts)."""
+        n = len(self.equity)
+        points = np.unique(np.linspace(0, n - 1, min(max_points, n)).round().astype(np.int64))
+        result: dict[str, Any] = {
+            "config": self.config.to_dict(),
+            "stats": self.stats.to_dict(),
+            "curve_index": json_safe(points if n else points[:0]),
+            "equity": json_safe(self.equity[points] if n else self.equity),
+            "drawdown": json_safe(self.drawdown[points] if n else self.drawdown),
+        }
+        if include_trades:
+            result["trades"] = self.trades.to_dict()
+        return result
+
+
+def signals_from_forecast(forecast_return: FloatArray, theta: float) -> IntArray:
+    """+1 above ``theta``, -1 below ``-theta``, 0 otherwise (and for NaN)."""
+    with np.errstate(invalid="ignore"):
+        long = forecast_return > theta
+        short = forecast_return < -theta
+    return long.astype(np.int64) - short.astype(np.int64)
+
+
+def _non_overlapping_starts(active: BoolArray, horizon: int) -> IntArray:
+    """Signal bars taken when each trade blocks new ones for ``horizon`` bars.
+
+    Greedy: take the first signal, then the first at or after ``t + horizon``,
+    and so on. The chain is followed by binary lifting over a jump table of the
+    signal bars, so the work is O(m log m) in numpy, not a Python loop per trade.
+    """
+    candidates = np.flatnonzero(active)
+    m = len(candidates)
+    if m == 0:
+        return candidates.astype(np.int64)
+    # jump[k]: the candidate taken after candidate k (m = none left)
+    jump = np.r_[np.searchsorted(candidates, candidates + horizon), m]
+    length = min(m, (int(candidates[-1]) - int(candidates[0])) // horizon + 1)
+    steps = np.arange(length)
+    path = np.zeros(length, dtype=np.int64)
+    table = jump
+    bit = 0
+    while (1 << bit) < length:
+        chosen = ((steps >> bit) & 1).astype(bool)
+        path[chosen] = table[path[chosen]]
+        table = table[table]
+        bit += 1
+    return candidates[path[path < m]].astype(np.int64)
+
+
+def _select_trades(
+    signal: IntArray, n_bars: int, config: BacktestConfig
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Signal bars, sleeve ids and weights, sorted by sleeve then time."""
+    h = config.horizon
+    tradable = np.zeros(n_bars, dtype=bool)
+    tradable[: max(n_bars - 1 - h, 0)] = True  # the exit open t + 1 + h must exist
+    active = tradable & (signal != 0)
+    if config.mode == "non_overlapping":
+        starts = _non_overlapping_starts(active, h)
+        return starts, np.zeros(len(starts), dtype=np.int64), np.ones(len(starts))
+    starts = np.flatnonzero(active)
+    sleeves = starts % h
+    order = np.argsort(sleeves, kind="stable")
+    return starts[order], sleeves[order], np.full(len(starts), 1.0 / h)
+
+
+def _traded_legs(
+    starts: IntArray, sleeves: IntArray, sides: IntArray, horizon: int
+) -> tuple[BoolArray, BoolArray]:
+    """Whether each holding's entry and exit trade; not between same-side holdings."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    same_sleeve = sleeves[1:] == sleeves[:-1]
+    continues = same_sleeve & (starts[1:] == starts[:-1] + horizon) & (sides[1:] == sides[:-1])
+    return np.r_[True, ~continues], np.r_[~continues, True]
+
+
+def _equity_curve(
+    open_: FloatArray,
+    entry: IntArray,
+    exit_: IntArray,
+    sides: IntArray,
+    weights: FloatArray,
+    sleeves: IntArray,
+    entry_cost: FloatArray,
+    factor: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Portfolio value at each open, and the gross exposure of each bar.
+
+    While a holding is open its value is linear in the price, ``a + b * P``, so
+    the sums over open holdings are difference arrays; flat sleeves hold cash.
+    """
+    n = len(open_)
+    size = n + 1
+    grouped = pd.Series(factor).groupby(sleeves).cumprod().to_numpy()
+    first = np.r_[True, sleeves[1:] != sleeves[:-1]]
+    before = np.r_[1.0, grouped[:-1]]
+    before[first] = 1.0
+    value_at_entry = weights * before * entry_cost
+    slope = value_at_entry * sides / open_[entry]
+    level = value_at_entry * (1 - sides)
+    has_next = np.r_[~first[1:], False]
+    next_entry = np.where(has_next, np.r_[entry[1:], n], n)
+    cash_after = weights * grouped
+
+    def net(add_at: IntArray, remove_at: IntArray, values: FloatArray) -> FloatArray:
+        """Difference array: +values at ``add_at``, -values at ``remove_at``."""
+        index = np.concatenate([add_at, remove_at])
+        signed = np.concatenate([values, -values])
+        return np.asarray(np.bincount(index, weights=signed, minlength=size), dtype=np.float64)
+
+    cash = net(exit_, next_entry, cash_after)
+    cash -= np.bincount(entry[first], weights=weights[first], minlength=size)
+    cash[0] += 1.0  # all capital starts as cash, in every sleeve
+    levels = net(entry, exit_, level)
+    slopes = net(entry, exit_, slope)
+    exposure = net(entry, exit_, weights)
+    equity = np.cumsum(cash)[:n] + np.cumsum(levels)[:n] + np.cumsum(slopes)[:n] * open_
+    return equity, np.cumsum(exposure)[: n - 1]
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 and math.isfinite(denominator) else np.nan
+
+
+def _break_even_hit_rate(gross: FloatArray, leg: float) -> float:
+    """Hit rate at which the average round trip nets zero, given the payoff sizes.
+
+    With average winning move W, average losing move L and round-trip factor
+    k = leg**2, a share p of winners nets zero when
+    p * (1 + W) * k + (1 - p) * (1 - L) * k = 1, i.e. p = (1/k - 1 + L) / (W + L).
+    """
+    wins = gross[gross > 0]
+    losses = -gross[gross <= 0]
+    if len(wins) == 0 or len(losses) == 0:
+        return np.nan
+    win, loss = float(wins.mean()), float(losses.mean())
+    return _ratio(1.0 / leg**2 - 1.0 + loss, win + loss)
+
+
+def _stats(
+    equity: FloatArray,
+    drawdown: FloatArray,
+    bar_returns: FloatArray,
+    trades: Trades,
+    exposure: FloatArray,
+    turnover: float,
+    config: BacktestConfig,
+) -> BacktestStats:
+    bars_per_year = config.bars_per_year
+    final = float(equity[-1]) if len(equity) else 1.0
+    periods = len(bar_returns)
+    annualised = np.nan
+    if periods and final > 0:
+        with np.errstate(over="ignore"):  # a short lucky run can annualise to +inf
+            annualised = float(np.float64(final) ** (bars_per_year / periods)) - 1.0
+    mean = float(bar_returns.mean()) if periods else np.nan
+    spread = float(bar_returns.std(ddof=1)) if periods > 1 else np.nan
+    downside = float(np.sqrt(np.mean(np.minimum(bar_returns, 0.0) ** 2))) if periods else np.nan
+    root_year = math.sqrt(bars_per_year)
+    max_drawdown = float(drawdown.min()) if len(drawdown) else 0.0
+    net = trades.net_return
+    gains, losses = float(net[net > 0].sum()), float(-net[net < 0].sum())
+    return BacktestStats(
+        total_return=final - 1.0,
+        annualised_return=annualised,
+        sharpe=_ratio(mean, spread) * root_year,
+        sortino=_ratio(mean, downside) * root_year,
+        calmar=_ratio(annualised, -max_drawdown),
+        max_drawdown=max_drawdown,
+        profit_factor=_ratio(gains, losses) if len(net) else np.nan,
+        hit_rate=float(np.mean(net > 0)) if len(net) else np.nan,
+        gross_hit_rate=float(np.mean(trades.gross_return > 0)) if len(net) else np.nan,
+        break_even_hit_rate=_break_even_hit_rate(trades.gross_return, config.leg_factor),
+        n_trades=len(net),
+        turnover=turnover,
+        exposure=float(exposure.mean()) if len(exposure) else 0.0,
+    )
+
+
+def _readonly(*arrays: npt.NDArray[Any]) -> None:
+    for array in arrays:
+        array.flags.writeable = False
+
+
+def backtest(
+    open_prices: npt.ArrayLike,
+    forecast_return: npt.ArrayLike,
+    *,
+    horizon: int,
+    theta: float,
+    bars_per_year: float,
+    fee: float = DEFAULT_FEE,
+    slippage: float = 0.0,
+    mode: Mode = "non_overlapping",
+) -> BacktestResult:
+    """Trade ``forecast_return[t]`` (made at the close of bar t) from open t+1 to open t+1+h.
+
+    ``open_prices`` are the opens of consecutive bars; a NaN forecast is no signal.
+    Returns the trade list, equity and drawdown at every open, and summary stats.
+    """
+    config = BacktestConfig(theta, horizon, fee, slippage, mode, bars_per_year)
+    open_ = as_float_array(open_prices, "open_prices")
+    forecast = as_float_array(forecast_return, "forecast_return")
+    n = same_length(open_prices=open_, forecast_return=forecast)
+    if n < 2:
+        raise ValueError("a backtest needs at least two bars")
+    signal = signals_from_forecast(forecast, theta)
+    starts, sleeves, weights = _select_trades(signal, n, config)
+    sides = signal[starts]
+    entry, exit_ = starts + 1, starts + 1 + horizon
+    gross = sides * (open_[exit_] / open_[entry] - 1.0)
+    entry_traded, exit_traded = _traded_legs(starts, sleeves, sides, horizon)
+    entry_cost = np.where(entry_traded, config.leg_factor, 1.0)
+    exit_cost = np.where(exit_traded, config.leg_factor, 1.0)
+    factor = np.maximum((1.0 + gross) * entry_cost * exit_cost, 0.0)  # a sleeve can lose it all
+    if len(starts):
+        equity, exposure = _equity_curve(
+            open_, entry, exit_, sides, weights, sleeves, entry_cost, factor
+        )
+    else:
+        equity, exposure = np.ones(n), np.zeros(n - 1)
+    order = np.argsort(starts, kind="stable")  # the trade list reads in time order
+    trades = Trades(
+        signal_index=starts[order],
+        entry_index=entry[order],
+        exit_index=exit_[order],
+        side=sides[order],
+        weight=weights[order],
+        gross_return=gross[order],
+        net_return=factor[order] - 1.0,
+    )
+    turnover = float(np.sum(weights * (entry_traded.astype(np.float64) + exit_traded)))
+    drawdown = equity / np.maximum.accumulate(equity) - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bar_returns = equity[1:] / equity[:-1] - 1.0
+    bar_returns = np.nan_to_num(bar_returns, nan=0.0, posinf=0.0, neginf=0.0)
+    stats = _stats(equity, drawdown, bar_returns, trades, exposure, turnover, config)
+    _readonly(equity, drawdown, bar_returns, *(getattr(trades, f) for f in trades.__slots__))
+    return BacktestResult(config, trades, equity, drawdown, bar_returns, stats)
+
+
+BASELINES: tuple[str, ...] = ("buy_and_hold", "zero_return", "persistence")
+
+
+def baseline_forecasts(close_prices: npt.ArrayLike, horizon: int) -> dict[str, FloatArray]:
+    """Forecast returns of the naive models, aligned like a model's forecasts.
+
+    * ``buy_and_hold``: +inf, i.e. always long whatever the threshold;
+    * ``zero_return``: 0, the random-walk forecast "the price will not move";
+    * ``persistence``: the last h-bar return repeats, ``close[t] / close[t-h] - 1``.
+    """
+    close = as_float_array(close_prices, "close_prices")
+    persistence = np.full(len(close), np.nan)
+    persistence[horizon:] = close[horizon:] / close[:-horizon] - 1.0
+    return {
+        "buy_and_hold": np.full(len(close), np.inf),
+        "zero_return": np.zeros(len(close)),
+        "persistence": persistence,
+    }
+
+
+def backtest_baselines(
+    open_prices: npt.ArrayLike,
+    close_prices: npt.ArrayLike,
+    *,
+    horizon: int,
+    theta: float,
+    bars_per_year: float,
+    fee: float = DEFAULT_FEE,
+    slippage: float = 0.0,
+    mode: Mode = "non_overlapping",
+) -> dict[str, BacktestResult]:
+    """Each naive forecast through the same engine, threshold and costs as the model."""
+    return {
+        name: backtest(
+            open_prices,
+            forecast,
+            horizon=horizon,
+            theta=theta,
+            bars_per_year=bars_per_year,
+            fee=fee,
+            slippage=slippage,
+            mode=mode,
+        )
+        for name, forecast in baseline_forecasts(close_prices, horizon).items()
+    }

@@ -1,0 +1,371 @@
+"""One evaluation report per split: metrics, strategy vs baselines, tests, alarm.
+
+Splits are labelled: ``test`` is out of sample and must start after the span
+the threshold was chosen on; ``validation`` is where θ was chosen, so its
+strategy figures are optimistic; ``training`` is in-sample and says so.
+The bootstrap SPA is not run here (it is slow and spans sessions): call
+``stats.reality_check`` from a background job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from predictor.ml.evaluation._common import FloatArray, ToDict, as_float_array, same_length
+from predictor.ml.evaluation.backtest import (
+    BacktestResult,
+    backtest,
+    backtest_baselines,
+    baseline_forecasts,
+)
+from predictor.ml.evaluation.leakage import LeakageAlarm, leakage_alarm
+from predictor.ml.evaluation.metrics import (
+    DecileAccuracy,
+    DirectionalAccuracy,
+    ForecastErrors,
+    InformationCoefficient,
+    accuracy_by_confidence_decile,
+    directional_accuracy,
+    forecast_errors,
+    information_coefficient,
+    to_datetime64,
+)
+from predictor.ml.evaluation.stats import (
+    DieboldMariano,
+    HitRateTest,
+    Loss,
+    PesaranTimmermann,
+    SharpeTest,
+    binomial_hit_test,
+    deflated_sharpe_ratio,
+    diebold_mariano,
+    hit_rate_t_test,
+    pesaran_timmermann,
+    probabilistic_sharpe_ratio,
+)
+from predictor.ml.evaluation.threshold import ChosenThreshold
+
+Split = Literal["training", "validation", "test"]
+SECONDS_PER_YEAR = 365 * 86_400  # crypto markets trade every day
+SPLIT_LABELS: dict[str, str] = {
+    "training": "IN-SAMPLE (training split): not evidence of skill",
+    "validation": "validation split (θ was chosen here: strategy figures are optimistic)",
+    "test": "out-of-sample (test split)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationInputs:
+    """Consecutive bars of one split and the forecast made at each bar's close.
+
+    ``predicted_price[t]`` is the forecast, made at the close of bar ``t``, of the
+    close of bar ``t + horizon`` (NaN where none was made). The realised value
+    is read from ``close`` itself, so the last ``horizon`` forecasts of the
+    arrays are not scored; pass bars beyond the split's end to score them.
+    """
+
+    times: npt.NDArray[Any]  # bar open times, int64 unix seconds or datetime64
+    open: FloatArray
+    close: FloatArray
+    predicted_price: FloatArray
+    horizon: int
+    bar_seconds: int
+
+    def __post_init__(self) -> None:
+        n = same_length(
+            times=np.asarray(self.times),
+            open=np.asarray(self.open),
+            close=np.asarray(self.close),
+            predicted_price=np.asarray(self.predicted_price),
+        )
+        if self.horizon < 1 or self.bar_seconds < 1:
+            raise ValueError("horizon and bar_seconds must be positive")
+        if n < self.horizon + 2:
+            raise ValueError(f"need more than horizon + 1 = {self.horizon + 1} bars, got {n}")
+
+    @property
+    def realised_return(self) -> FloatArray:
+        close = as_float_array(self.close, "close")
+        realised = np.full(len(close), np.nan)
+        realised[: -self.horizon] = close[self.horizon :] / close[: -self.horizon] - 1.0
+        return realised
+
+    @property
+    def predicted_return(self) -> FloatArray:
+        predicted = as_float_array(self.predicted_price, "predicted_price")
+        return predicted / as_float_array(self.close, "close") - 1.0
+
+    @property
+    def bars_per_year(self) -> float:
+        return SECONDS_PER_YEAR / self.bar_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SignificanceTests(ToDict):
+    t_test: HitRateTest
+    binomial: HitRateTest
+    pesaran_timmermann: PesaranTimmermann
+    dm_vs_zero_return: DieboldMariano
+    dm_vs_persistence: DieboldMariano
+    probabilistic_sharpe: SharpeTest
+    deflated_sharpe: SharpeTest
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationReport:
+    split: Split
+    label: str
+    in_sample: bool
+    start: str
+    end: str
+    n_forecasts: int
+    horizon: int
+    bar_seconds: int
+    threshold: ChosenThreshold
+    notes: tuple[str, ...]
+    errors: ForecastErrors
+    direction: DirectionalAccuracy
+    ic: InformationCoefficient
+    deciles: tuple[DecileAccuracy, ...]
+    strategy: BacktestResult
+    baselines: dict[str, BacktestResult]
+    tests: SignificanceTests
+    leakage: LeakageAlarm
+
+    def to_dict(self, max_points: int = 500) -> dict[str, Any]:
+        """JSON-safe for storage: curves sampled, trade lists left out."""
+        scalars = (
+            "split", "label", "in_sample", "start", "end", "n_forecasts", "horizon",
+            "bar_seconds", "notes",
+        )  # fmt: skip
+        result: dict[str, Any] = {name: getattr(self, name) for name in scalars}
+        result["notes"] = list(self.notes)
+        for name in ("threshold", "errors", "direction", "ic", "tests", "leakage"):
+            result[name] = getattr(self, name).to_dict()
+        result["deciles"] = [decile.to_dict() for decile in self.deciles]
+        result["strategy"] = self.strategy.to_dict(max_points, include_trades=False)
+        result["baselines"] = {
+            name: run.to_dict(max_points, include_trades=False)
+            for name, run in self.baselines.items()
+        }
+        return result
+
+
+def _threshold_notes(
+    split: Split, times: npt.NDArray[Any], threshold: ChosenThreshold
+) -> list[str]:
+    if split == "test":
+        threshold.check_out_of_sample(times)  # raises if θ saw any of these bars
+        notes = ["θ was chosen on the validation split only and frozen before this test."]
+    elif split == "validation":
+        notes = ["θ was chosen on this split: the strategy figures are in-sample for θ."]
+    else:
+        notes = ["Training split: every figure here is in-sample."]
+    if not threshold.meets_min_trades:
+        notes.append(
+            f"No θ candidate reached {threshold.min_trades} validation trades; "
+            "θ is the one that traded most, so the choice is weak."
+        )
+    return notes
+
+
+def _tests(
+    inputs: EvaluationInputs,
+    strategy: BacktestResult,
+    *,
+    loss: Loss,
+    n_trials: int,
+    trial_sharpe_variance: float | None,
+) -> SignificanceTests:
+    predicted, realised = inputs.predicted_return, inputs.realised_return
+    naive = baseline_forecasts(inputs.close, inputs.horizon)
+    model_errors = realised - predicted
+
+    def dm(name: str) -> DieboldMariano:
+        return diebold_mariano(
+            model_errors, realised - naive[name], horizon=inputs.horizon, loss=loss, benchmark=name
+        )
+
+    return SignificanceTests(
+        t_test=hit_rate_t_test(predicted, realised),
+        binomial=binomial_hit_test(predicted, realised),
+        pesaran_timmermann=pesaran_timmermann(predicted, realised),
+        dm_vs_zero_return=dm("zero_return"),
+        dm_vs_persistence=dm("persistence"),
+        probabilistic_sharpe=probabilistic_sharpe_ratio(strategy.bar_returns),
+        deflated_sharpe=deflated_sharpe_ratio(
+            strategy.bar_returns, n_trials=n_trials, trial_sharpe_variance=trial_sharpe_variance
+        ),
+    )
+
+
+def _actual_price(close: FloatArray, horizon: int) -> FloatArray:
+    actual = np.full(len(close), np.nan)
+    actual[:-horizon] = close[horizon:]
+    return actual
+
+
+def _strategy_arguments(inputs: EvaluationInputs, threshold: ChosenThreshold) -> dict[str, Any]:
+    """The frozen θ with the costs and holding mode it was chosen under."""
+    return {
+        "horizon": inputs.horizon,
+        "theta": threshold.theta,
+        "bars_per_year": inputs.bars_per_year,
+        "fee": threshold.fee,
+        "slippage": threshold.slippage,
+        "mode": threshold.mode,
+    }
+
+
+def evaluation_report(
+    inputs: EvaluationInputs,
+    *,
+    split: Split,
+    threshold: ChosenThreshold,
+    n_trials: int,
+    trial_sharpe_variance: float | None = None,
+    loss: Loss = "squared",
+) -> EvaluationReport:
+    """Every metric, the strategy beside its baselines, and the significance tests.
+
+    ``threshold`` comes from ``choose_threshold`` on the validation split; its
+    costs and holding mode are used here too. ``n_trials`` is the number of
+    evaluation sessions already run on this market, this one included.
+    """
+    if split not in SPLIT_LABELS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_LABELS)}, got {split!r}")
+    if threshold.horizon != inputs.horizon:
+        raise ValueError("the threshold was chosen for a different horizon")
+    times = to_datetime64(inputs.times)
+    notes = _threshold_notes(split, times, threshold)
+    notes.append(
+        f"The deflated Sharpe ratio counts {n_trials} evaluation session(s) already run on this "
+        "market, as recorded by the application."
+    )
+    predicted, realised = inputs.predicted_return, inputs.realised_return
+    close = as_float_array(inputs.close, "close")
+    costs = _strategy_arguments(inputs, threshold)
+    strategy = backtest(inputs.open, predicted, **costs)
+    direction = directional_accuracy(predicted, realised)
+    ic = information_coefficient(predicted, realised, times)
+    return EvaluationReport(
+        split=split,
+        label=SPLIT_LABELS[split],
+        in_sample=split != "test",
+        start=str(times.min()),
+        end=str(times.max()),
+        n_forecasts=int(np.isfinite(predicted).sum()),
+        horizon=inputs.horizon,
+        bar_seconds=inputs.bar_seconds,
+        threshold=threshold,
+        notes=tuple(notes),
+        errors=forecast_errors(_actual_price(close, inputs.horizon), inputs.predicted_price, close),
+        direction=direction,
+        ic=ic,
+        deciles=accuracy_by_confidence_decile(predicted, realised),
+        strategy=strategy,
+        baselines=backtest_baselines(inputs.open, close, **costs),
+        tests=_tests(
+            inputs,
+            strategy,
+            loss=loss,
+            n_trials=n_trials,
+            trial_sharpe_variance=trial_sharpe_variance,
+        ),
+        leakage=leakage_alarm(
+            ic=ic.ic,
+            rank_ic=ic.rank_ic,
+            directional_accuracy=direction.accuracy,
+            horizon_seconds=inputs.horizon * inputs.bar_seconds,
+        ),
+    )
+
+
+def _num(value: float, spec: str = ".4f") -> str:
+    return format(value, spec) if np.isfinite(value) else "n/a"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.2f} %" if np.isfinite(value) else "n/a"
+
+
+_STRATEGY_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("total return", "total_return", "pct"),
+    ("annualised return", "annualised_return", "pct"),
+    ("Sharpe (annualised)", "sharpe", "num"),
+    ("Sortino (annualised)", "sortino", "num"),
+    ("Calmar", "calmar", "num"),
+    ("max drawdown", "max_drawdown", "pct"),
+    ("profit factor", "profit_factor", "num"),
+    ("hit rate (net)", "hit_rate", "pct"),
+    ("break-even hit rate", "break_even_hit_rate", "pct"),
+    ("trades", "n_trades", "int"),
+    ("turnover (x capital)", "turnover", "num"),
+    ("exposure", "exposure", "pct"),
+)
+
+
+def _strategy_table(report: EvaluationReport) -> list[str]:
+    runs = {"model": report.strategy, **report.baselines}
+    lines = ["  " + f"{'':24}" + "".join(f"{name:>15}" for name in runs)]
+    for title, field, kind in _STRATEGY_ROWS:
+        cells = []
+        for run in runs.values():
+            value = getattr(run.stats, field)
+            text = (
+                str(value)
+                if kind == "int"
+                else _pct(value)
+                if kind == "pct"
+                else _num(value, ".3f")
+            )
+            cells.append(f"{text:>15}")
+        lines.append(f"  {title:24}" + "".join(cells))
+    return lines
+
+
+def format_report_table(report: EvaluationReport) -> str:
+    """A plain-text rendering for ``manage.py evaluate``."""
+    config = report.strategy.config
+    errors = report.errors
+    lines = [
+        f"Evaluation report — {report.label}",
+        f"{report.start} → {report.end} · horizon {report.horizon} bar(s) of "
+        f"{report.bar_seconds} s · {report.n_forecasts} forecasts",
+    ]
+    if report.leakage.flagged:
+        lines += ["", f"!! LEAKAGE ALARM: {report.leakage.message}"]
+    lines += [
+        "",
+        "Forecast errors                  price           return",
+        f"  MAE             {_num(errors.price.mae):>15}  {_num(errors.returns.mae, '.6f'):>15}",
+        f"  RMSE            {_num(errors.price.rmse):>15}  {_num(errors.returns.rmse, '.6f'):>15}",
+        f"  MAPE %          {_num(errors.price.mape_pct):>15}  {_num(errors.returns.mape_pct, '.2f'):>15}",
+        "",
+        f"Direction: accuracy {_pct(report.direction.accuracy)} over {report.direction.n} moves; "
+        f"IC {_num(report.ic.ic, '.3f')}, rank IC {_num(report.ic.rank_ic, '.3f')}",
+        "Accuracy by confidence decile (1 = smallest |forecast|):",
+        "  " + "  ".join(f"{d.decile}: {_pct(d.accuracy)}" for d in report.deciles),
+        "",
+        f"Strategy: θ = {config.theta:.6g}, fee {config.fee * 100:g} %/side, "
+        f"slippage {config.slippage * 100:g} %/side, {config.mode.replace('_', '-')} holding",
+        *_strategy_table(report),
+        "",
+        "Significance",
+    ]
+    for test in (
+        report.tests.t_test,
+        report.tests.binomial,
+        report.tests.pesaran_timmermann,
+        report.tests.dm_vs_zero_return,
+        report.tests.dm_vs_persistence,
+        report.tests.probabilistic_sharpe,
+        report.tests.deflated_sharpe,
+    ):
+        lines.append(f"  - {test.sentence}")
+    lines += ["", "Notes", *(f"  - {note}" for note in report.notes)]
+    return "\n".join(lines)

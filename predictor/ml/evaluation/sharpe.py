@@ -1,0 +1,196 @@
+"""Significance of a strategy's returns: PSR, DSR, and White / Hansen across strategies.
+
+Bailey & López de Prado's Probabilistic (2012) and Deflated (2014) Sharpe
+ratios are hand-written (no kept library has them) and tested against the
+DSR paper's numerical example; the Reality Check / SPA is ``arch.bootstrap.SPA``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from arch.bootstrap import SPA
+from scipy import stats as sps
+
+from predictor.ml.evaluation._common import ToDict, as_float_array, fmt_p
+
+EULER_GAMMA = 0.5772156649015329
+
+
+@dataclass(frozen=True, slots=True)
+class SharpeTest(ToDict):
+    """PSR / DSR: probability that the true Sharpe exceeds ``benchmark_sharpe``."""
+
+    name: str
+    sharpe: float  # per bar, not annualised
+    benchmark_sharpe: float  # per bar; for the DSR, the expected best of N noise trials
+    statistic: float  # the z inside the normal CDF
+    probability: float  # PSR or DSR itself
+    p_value: float  # 1 - probability
+    n: int
+    skew: float
+    kurtosis: float  # non-excess: 3 for a normal distribution
+    n_trials: int
+    trial_sharpe_variance: float
+    alpha: float
+    significant: bool
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class RealityCheck(ToDict):
+    """White's Reality Check and Hansen's SPA: does any model beat the benchmark?"""
+
+    statistic: float  # max over models of mean(benchmark loss - model loss)
+    p_value: float  # Hansen SPA (consistent)
+    reality_check_p_value: float  # White (upper)
+    lower_p_value: float
+    n: int
+    n_models: int
+    reps: int
+    block_size: int
+    seed: int
+    alpha: float
+    significant: bool
+    sentence: str
+
+
+def psr_from_moments(
+    sharpe: float, n: int, skew: float, kurtosis: float, benchmark_sharpe: float
+) -> tuple[float, float]:
+    """(z, PSR) of Bailey & López de Prado (2012), all Sharpe ratios per period.
+
+    z = (SR - SR*) sqrt(n - 1) / sqrt(1 - skew SR + (kurtosis - 1)/4 SR^2), PSR = Phi(z).
+    """
+    scale = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
+    if n < 2 or not scale > 0 or not math.isfinite(sharpe):
+        return np.nan, np.nan
+    z = (sharpe - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(scale)
+    return z, float(sps.norm.cdf(z))
+
+
+def expected_max_sharpe(n_trials: int, trial_sharpe_variance: float) -> float:
+    """SR*_0 of Bailey & López de Prado (2014): the expected best of N noise trials.
+
+    sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e))); 0 for N = 1.
+    """
+    if n_trials <= 1:
+        return 0.0
+    quantiles = (1 - EULER_GAMMA) * sps.norm.ppf(1 - 1 / n_trials) + EULER_GAMMA * sps.norm.ppf(
+        1 - 1 / (n_trials * math.e)
+    )
+    return math.sqrt(trial_sharpe_variance) * float(quantiles)
+
+
+def _moments(returns: npt.ArrayLike) -> tuple[int, float, float, float]:
+    r = as_float_array(returns, "returns")
+    r = r[np.isfinite(r)]
+    n = len(r)
+    spread = float(r.std(ddof=1)) if n > 1 else 0.0
+    if spread == 0:
+        return n, np.nan, np.nan, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        skew = float(sps.skew(r))
+        kurtosis = float(sps.kurtosis(r, fisher=False))
+    return n, float(r.mean()) / spread, skew, kurtosis
+
+
+def probabilistic_sharpe_ratio(
+    returns: npt.ArrayLike, benchmark_sharpe: float = 0.0, alpha: float = 0.05
+) -> SharpeTest:
+    """Probability that the true per-bar Sharpe exceeds ``benchmark_sharpe`` (PSR)."""
+    n, sharpe, skew, kurtosis = _moments(returns)
+    z, psr = psr_from_moments(sharpe, n, skew, kurtosis, benchmark_sharpe)
+    significant = bool(psr > 1 - alpha)
+    sentence = (
+        f"The true Sharpe ratio is above {benchmark_sharpe:g} with probability "
+        f"{psr * 100:.1f} % (PSR); {'significant' if significant else 'not significant'} "
+        f"at the {alpha * 100:g} % level."
+        if math.isfinite(psr)
+        else "PSR undefined: the returns do not vary (no trades, or constant returns)."
+    )
+    return SharpeTest(
+        "probabilistic Sharpe ratio", sharpe, benchmark_sharpe, z, psr, 1 - psr, n, skew,
+        kurtosis, 1, 0.0, alpha, significant, sentence,
+    )  # fmt: skip
+
+
+def deflated_sharpe_ratio(
+    returns: npt.ArrayLike,
+    *,
+    n_trials: int,
+    trial_sharpe_variance: float | None = None,
+    alpha: float = 0.05,
+) -> SharpeTest:
+    """PSR against the expected best Sharpe of ``n_trials`` noise trials (DSR).
+
+    ``n_trials`` is the number of evaluation sessions already run on the market
+    (the application counts them); ``trial_sharpe_variance`` is the variance of
+    their per-bar Sharpe ratios. If it is not known, 1/(n - 1) is used: the
+    spread of Sharpe estimates of strategies with no edge.
+    """
+    n, sharpe, skew, kurtosis = _moments(returns)
+    if n_trials < 1:
+        raise ValueError("n_trials counts this session too, so it is at least 1")
+    variance = trial_sharpe_variance if trial_sharpe_variance is not None else 1 / max(n - 1, 1)
+    benchmark = expected_max_sharpe(n_trials, variance)
+    z, dsr = psr_from_moments(sharpe, n, skew, kurtosis, benchmark)
+    significant = bool(dsr > 1 - alpha)
+    verdict = "significant" if significant else "not significant"
+    source = "given" if trial_sharpe_variance is not None else "assumed 1/(n-1), no-edge trials"
+    sentence = (
+        f"Allowing for {n_trials} evaluation session(s) on this market (trial Sharpe variance "
+        f"{source}), the true Sharpe beats the best of that many no-edge trials with "
+        f"probability {dsr * 100:.1f} % (DSR); {verdict} at the {alpha * 100:g} % level."
+        if math.isfinite(dsr)
+        else "DSR undefined: the returns do not vary (no trades, or constant returns)."
+    )
+    return SharpeTest(
+        "deflated Sharpe ratio", sharpe, benchmark, z, dsr, 1 - dsr, n, skew, kurtosis,
+        n_trials, variance, alpha, significant, sentence,
+    )  # fmt: skip
+
+
+def reality_check(
+    benchmark_losses: npt.ArrayLike,
+    model_losses: npt.ArrayLike,
+    *,
+    reps: int = 1000,
+    block_size: int | None = None,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> RealityCheck:
+    """White's Reality Check and Hansen's SPA (``arch.bootstrap.SPA``), seeded.
+
+    ``model_losses`` is (n, k): one column per strategy or session. H0: no model
+    has lower expected loss than the benchmark. Bootstrap-based, so slow: keep
+    it out of per-request paths.
+    """
+    bench = as_float_array(benchmark_losses, "benchmark_losses")
+    models = np.asarray(model_losses, dtype=np.float64)
+    if models.ndim == 1:
+        models = models[:, None]
+    if models.shape[0] != len(bench):
+        raise ValueError("benchmark_losses and model_losses must have the same number of rows")
+    block = block_size or max(1, round(len(bench) ** (1 / 3)))
+    spa = SPA(bench, models, block_size=block, reps=reps, seed=seed)
+    spa.compute()
+    pvalues = spa.pvalues
+    consistent = float(pvalues["consistent"])
+    significant = bool(consistent < alpha)
+    verdict = "At least one" if significant else "None"
+    sentence = (
+        f"{verdict} of the {models.shape[1]} strategies beats the benchmark after allowing for "
+        f"the search across them at the {alpha * 100:g} % level (Hansen SPA {fmt_p(consistent)}, "
+        f"White Reality Check {fmt_p(float(pvalues['upper']))})."
+    )
+    return RealityCheck(
+        float(np.max(bench.mean() - models.mean(axis=0))), consistent,
+        float(pvalues["upper"]), float(pvalues["lower"]), len(bench), models.shape[1], reps,
+        block, seed, alpha, significant, sentence,
+    )  # fmt: skip

@@ -1,0 +1,163 @@
+"""The assembled report: labels, guards, the leakage alarm and JSON storage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from predictor.ml.evaluation.backtest import backtest
+from predictor.ml.evaluation.report import EvaluationInputs, evaluation_report, format_report_table
+from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold
+
+HORIZON = 5
+BAR = 60
+N = 4000
+SPLIT = 2000
+
+
+def _bars(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, N)))
+    opens = np.r_[100.0, close[:-1]] * np.exp(rng.normal(0, 0.0002, N))
+    times = 1_704_067_200 + BAR * np.arange(N)  # 2024-01-01
+    return times, opens, close
+
+
+def _inputs(
+    times: np.ndarray, opens: np.ndarray, close: np.ndarray, predicted: np.ndarray, part: slice
+) -> EvaluationInputs:
+    return EvaluationInputs(
+        times=times[part],
+        open=opens[part],
+        close=close[part],
+        predicted_price=predicted[part],
+        horizon=HORIZON,
+        bar_seconds=BAR,
+    )
+
+
+def _threshold(inputs: EvaluationInputs) -> ChosenThreshold:
+    return choose_threshold(
+        validation_open=inputs.open,
+        validation_forecast=inputs.predicted_return,
+        validation_times=inputs.times,
+        horizon=HORIZON,
+        bars_per_year=inputs.bars_per_year,
+    )
+
+
+def _future_and_random(seed: int) -> tuple[np.ndarray, ...]:
+    times, opens, close = _bars(seed)
+    future = np.r_[close[HORIZON:], np.full(HORIZON, np.nan)]  # the model is handed close[t+h]
+    rng = np.random.default_rng(seed + 100)
+    random = close * (1 + rng.normal(0, 0.002, N))
+    return times, opens, close, future, random
+
+
+def test_a_model_given_the_future_is_flagged_and_highly_significant() -> None:
+    times, opens, close, future, _ = _future_and_random(0)
+    validation = _inputs(times, opens, close, future, slice(0, SPLIT))
+    test = _inputs(times, opens, close, future, slice(SPLIT, N))
+    report = evaluation_report(test, split="test", threshold=_threshold(validation), n_trials=1)
+    assert report.leakage.flagged
+    assert report.direction.accuracy == pytest.approx(1.0)
+    assert report.tests.t_test.p_value < 1e-10
+    assert report.tests.binomial.p_value < 1e-10
+    assert report.tests.pesaran_timmermann.p_value < 1e-10
+    assert report.tests.dm_vs_zero_return.significant
+    assert "LEAKAGE ALARM" in format_report_table(report)
+
+
+def test_random_predictions_are_not_flagged_or_significant() -> None:
+    times, opens, close, _, random = _future_and_random(1)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    test = _inputs(times, opens, close, random, slice(SPLIT, N))
+    report = evaluation_report(test, split="test", threshold=_threshold(validation), n_trials=4)
+    assert not report.leakage.flagged
+    assert not report.tests.t_test.significant
+    assert not report.tests.pesaran_timmermann.significant
+    assert not report.tests.dm_vs_zero_return.significant
+    assert not report.tests.deflated_sharpe.significant
+
+
+def test_the_test_split_refuses_a_threshold_chosen_on_overlapping_data() -> None:
+    times, opens, close, _, random = _future_and_random(2)
+    everything = _inputs(times, opens, close, random, slice(0, N))
+    test = _inputs(times, opens, close, random, slice(SPLIT, N))
+    with pytest.raises(ValueError, match="overlaps"):
+        evaluation_report(test, split="test", threshold=_threshold(everything), n_trials=1)
+
+
+def test_splits_are_labelled_and_training_is_in_sample() -> None:
+    times, opens, close, _, random = _future_and_random(3)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    threshold = _threshold(validation)
+    training = evaluation_report(validation, split="training", threshold=threshold, n_trials=1)
+    on_validation = evaluation_report(
+        validation, split="validation", threshold=threshold, n_trials=1
+    )
+    assert training.in_sample
+    assert "IN-SAMPLE" in training.label
+    assert on_validation.in_sample
+    assert any("θ was chosen on this split" in n for n in on_validation.notes)
+    test = evaluation_report(
+        _inputs(times, opens, close, random, slice(SPLIT, N)),
+        split="test",
+        threshold=threshold,
+        n_trials=7,
+    )
+    assert not test.in_sample
+    assert test.label.startswith("out-of-sample")
+    assert any("7 evaluation session(s)" in note for note in test.notes)
+
+
+def test_report_strategy_is_the_engine_run_with_the_frozen_threshold() -> None:
+    times, opens, close, _, random = _future_and_random(4)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    test = _inputs(times, opens, close, random, slice(SPLIT, N))
+    threshold = _threshold(validation)
+    report = evaluation_report(test, split="test", threshold=threshold, n_trials=1)
+    direct = backtest(
+        test.open,
+        test.predicted_return,
+        horizon=HORIZON,
+        theta=threshold.theta,
+        bars_per_year=test.bars_per_year,
+    )
+    assert report.strategy.stats == direct.stats
+    assert set(report.baselines) == {"buy_and_hold", "zero_return", "persistence"}
+
+
+def test_report_to_dict_is_json_and_the_table_reads_well() -> None:
+    times, opens, close, _, random = _future_and_random(5)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    test = _inputs(times, opens, close, random, slice(SPLIT, N))
+    report = evaluation_report(test, split="test", threshold=_threshold(validation), n_trials=2)
+    payload = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert payload["split"] == "test"
+    assert payload["tests"]["t_test"]["sentence"].endswith(").")
+    assert len(payload["strategy"]["equity"]) <= 500
+    assert "trades" not in payload["strategy"]
+    table = format_report_table(report)
+    for heading in ("Forecast errors", "Strategy", "buy_and_hold", "Significance", "Notes"):
+        assert heading in table
+
+
+def test_horizon_mismatch_and_unknown_split_are_refused() -> None:
+    times, opens, close, _, random = _future_and_random(6)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    threshold = _threshold(validation)
+    other = EvaluationInputs(
+        times=times,
+        open=opens,
+        close=close,
+        predicted_price=random,
+        horizon=HORIZON + 1,
+        bar_seconds=BAR,
+    )
+    with pytest.raises(ValueError, match="horizon"):
+        evaluation_report(other, split="validation", threshold=threshold, n_trials=1)
+    with pytest.raises(ValueError, match="split"):
+        evaluation_report(validation, split="holdout", threshold=threshold, n_trials=1)  # type: ignore[arg-type]

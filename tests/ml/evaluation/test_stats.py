@@ -1,0 +1,231 @@
+"""Known-answer and size tests for the significance tests."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats as sps
+from statsmodels.stats.sandwich_covariance import S_hac_simple
+
+from predictor.ml.evaluation.stats import (
+    binomial_hit_test,
+    deflated_sharpe_ratio,
+    diebold_mariano,
+    expected_max_sharpe,
+    hit_rate_t_test,
+    newey_west_variance,
+    pesaran_timmermann,
+    pesaran_timmermann_statistic,
+    probabilistic_sharpe_ratio,
+    psr_from_moments,
+    reality_check,
+)
+
+# Eight calls, six right: hits 1,1,1,0,1,0,1,1.
+PREDICTED = np.array([1.0, 1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0])
+REALISED = np.array([0.5, 0.2, -0.1, -0.3, -0.2, -0.4, 0.1, -0.6])
+
+
+def test_t_test_matches_a_hand_computation_and_is_not_halved() -> None:
+    result = hit_rate_t_test(PREDICTED, REALISED)
+    # mean 0.75, s = sqrt((6 * 0.25^2 + 2 * 0.75^2) / 7) = sqrt(1.5 / 7), t = 0.25 / (s / sqrt 8)
+    t_by_hand = 0.25 / (math.sqrt(1.5 / 7) / math.sqrt(8))
+    assert result.statistic == pytest.approx(t_by_hand)
+    assert result.statistic == pytest.approx(1.5275252)
+    one_sided = sps.t.sf(t_by_hand, df=7)
+    assert result.p_value == pytest.approx(one_sided)
+    # the original's bug: it halved a p-value that was already one-sided
+    assert result.p_value != pytest.approx(one_sided / 2)
+    assert (result.n, result.hits, result.hit_rate) == (8, 6, 0.75)
+    assert "Not better than a coin flip at the 5 % level" in result.sentence
+    assert "p = 0.09" in result.sentence
+
+
+def test_binomial_test_matches_the_exact_tail_probability() -> None:
+    result = binomial_hit_test(PREDICTED, REALISED)
+    assert result.p_value == pytest.approx((28 + 8 + 1) / 256)  # P(X >= 6), X ~ Bin(8, 1/2)
+    assert not result.significant
+
+
+def test_pesaran_timmermann_matches_a_hand_computed_example() -> None:
+    """Pesaran & Timmermann (1992, JBES 10(4) 461-465), eq. for S_n, by hand.
+
+    n = 10 with 4 (up, up), 1 (predicted up, realised down), 2 (down, up), 3 (down, down):
+    Py = 0.6, Px = 0.5, P = 0.7, P* = 0.6*0.5 + 0.4*0.5 = 0.5,
+    V(P) = 0.5*0.5/10 = 0.025,
+    V(P*) = 0.2^2 * 0.25/10 + 0 + 4*0.6*0.5*0.4*0.5/100 = 0.001 + 0.0024 = 0.0034,
+    S = 0.2 / sqrt(0.0216) = 1.360828, one-sided p = 1 - Phi(1.360828) = 0.086784 (normal tables).
+    """
+    predicted_up = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    realised_up = np.array([1, 1, 1, 1, 0, 1, 1, 0, 0, 0], dtype=bool)
+    statistic, p_hat, p_star = pesaran_timmermann_statistic(predicted_up, realised_up)
+    assert (p_hat, p_star) == pytest.approx((0.7, 0.5))
+    assert statistic == pytest.approx(1.360828, abs=1e-6)
+    result = pesaran_timmermann(np.where(predicted_up, 1.0, -1.0), np.where(realised_up, 1.0, -1.0))
+    assert result.p_value == pytest.approx(0.086784, abs=1e-6)
+
+
+def test_pesaran_timmermann_squared_approaches_the_chi_square_independence_test() -> None:
+    """PT (1992) show S_n^2 is asymptotically the Pearson chi-square of the 2x2 table."""
+    rng = np.random.default_rng(0)
+    realised = rng.random(5000) < 0.55
+    predicted = np.where(rng.random(5000) < 0.1, realised, rng.random(5000) < 0.6)
+    statistic, _, _ = pesaran_timmermann_statistic(predicted, realised)
+    table = [
+        [np.sum(predicted & realised), np.sum(predicted & ~realised)],
+        [np.sum(~predicted & realised), np.sum(~predicted & ~realised)],
+    ]
+    chi_square = sps.chi2_contingency(table, correction=False)[0]
+    assert statistic**2 == pytest.approx(chi_square, rel=1e-3)
+
+
+def test_always_long_in_a_rising_market_is_not_skill_under_pesaran_timmermann() -> None:
+    rng = np.random.default_rng(1)
+    realised = rng.normal(0.002, 0.01, 2000)  # about 58 % up moves
+    always_long = np.ones(2000)
+    result = pesaran_timmermann(always_long, realised)
+    assert not result.significant
+    assert "undefined" in result.sentence
+    # the naive hit-rate tests are fooled by the drift: this is why PT is in the report
+    assert hit_rate_t_test(always_long, realised).significant
+
+
+def test_almost_always_long_in_a_rising_market_is_rejected_at_about_the_nominal_rate() -> None:
+    rejections = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        realised = rng.normal(0.003, 0.01, 1000)
+        forecast = np.where(rng.random(1000) < 0.97, 1.0, -1.0)  # long 97 % of the time, blindly
+        rejections += pesaran_timmermann(forecast, realised).significant
+    assert rejections <= 10
+
+
+@pytest.mark.parametrize("test", [hit_rate_t_test, binomial_hit_test, pesaran_timmermann])
+def test_random_predictions_are_not_significant_in_at_least_90_of_100_seeds(test: object) -> None:
+    significant = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        significant += test(rng.normal(size=500), rng.normal(size=500)).significant  # type: ignore[operator]
+    assert significant <= 10
+
+
+@pytest.mark.parametrize("test", [hit_rate_t_test, binomial_hit_test, pesaran_timmermann])
+def test_a_model_given_the_future_is_highly_significant(test: object) -> None:
+    realised = np.random.default_rng(2).normal(size=500)
+    result = test(realised, realised)  # type: ignore[operator]
+    assert result.significant
+    assert result.p_value < 1e-10
+
+
+def test_diebold_mariano_with_h_1_reduces_to_the_t_test_of_the_loss_differential() -> None:
+    """For h = 1 the HLN factor sqrt((n - 1)/n) turns DM into the ordinary t-statistic.
+
+    Harvey, Leybourne & Newbold (1997, IJF 13(2) 281-291): the corrected statistic
+    is DM * sqrt((n + 1 - 2h + h(h - 1)/n) / n), compared with t(n - 1).
+    """
+    model = np.array([0.5, -0.2, 0.1, 0.3, -0.4, 0.2])
+    bench = np.array([0.9, -0.1, 0.5, 0.2, -0.8, 0.6])
+    result = diebold_mariano(model, bench, horizon=1, loss="squared", benchmark="zero_return")
+    differential = model**2 - bench**2
+    expected = sps.ttest_1samp(differential, 0.0, alternative="less")
+    assert result.statistic == pytest.approx(expected.statistic)
+    assert result.p_value == pytest.approx(expected.pvalue)
+
+
+@pytest.mark.parametrize(("horizon", "loss"), [(3, "squared"), (5, "absolute")])
+def test_diebold_mariano_equals_a_statsmodels_newey_west_recomputation(
+    horizon: int, loss: str
+) -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    # h-step forecast errors made every bar overlap: an MA(h - 1) structure
+    shocks = rng.normal(size=(n + horizon, 2))
+    kernel = np.ones(horizon)
+    model = np.convolve(shocks[:, 0], kernel, "valid")[:n]
+    bench = 1.1 * np.convolve(shocks[:, 1], kernel, "valid")[:n]
+    result = diebold_mariano(model, bench, horizon=horizon, loss=loss)  # type: ignore[arg-type]
+    d = (model**2 - bench**2) if loss == "squared" else (np.abs(model) - np.abs(bench))
+    ols = sm.OLS(d, np.ones(n)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": horizon - 1, "use_correction": False}
+    )
+    hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    assert result.statistic == pytest.approx(float(ols.tvalues[0]) * hln)
+    assert result.p_value == pytest.approx(sps.t.cdf(float(ols.tvalues[0]) * hln, df=n - 1))
+
+
+def test_diebold_mariano_finds_a_clearly_better_model() -> None:
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=1000)
+    result = diebold_mariano(0.1 * rng.normal(size=1000), truth, horizon=1, benchmark="zero_return")
+    assert result.significant
+    assert result.sentence.startswith("More accurate than the zero-return forecast")
+
+
+def test_sharpe_ratio_tests_reproduce_the_deflated_sharpe_paper_example() -> None:
+    """Bailey & López de Prado (2014), "The Deflated Sharpe Ratio", JPM 40(5), numerical example.
+
+    Annualised SR 2.5 over 5 years of daily returns (T = 1250, 250 days a year),
+    skewness -3, kurtosis 10, N = 100 trials with annualised variance of trial
+    Sharpes 1/2. The paper gives SR*_0 = 0.1132 (not annualised), i.e. about
+    1.7894 annualised, and DSR = 0.9004.
+    """
+    sharpe = 2.5 / math.sqrt(250)
+    benchmark = expected_max_sharpe(100, 0.5 / 250)
+    assert benchmark == pytest.approx(0.1132, abs=5e-5)
+    assert benchmark * math.sqrt(250) == pytest.approx(1.7894, abs=5e-4)
+    _, dsr = psr_from_moments(sharpe, 1250, -3.0, 10.0, benchmark)
+    assert dsr == pytest.approx(0.9004, abs=5e-5)
+
+
+def test_psr_from_returns_uses_their_skew_and_kurtosis() -> None:
+    rng = np.random.default_rng(5)
+    returns = rng.standard_t(df=5, size=2000) * 0.01 + 0.001
+    result = probabilistic_sharpe_ratio(returns)
+    sharpe = returns.mean() / returns.std(ddof=1)
+    _, expected = psr_from_moments(
+        sharpe, 2000, float(sps.skew(returns)), float(sps.kurtosis(returns, fisher=False)), 0.0
+    )
+    assert result.probability == pytest.approx(expected)
+    assert result.p_value == pytest.approx(1 - expected)
+
+
+def test_dsr_with_one_trial_is_the_psr_against_zero_and_falls_as_trials_grow() -> None:
+    rng = np.random.default_rng(6)
+    returns = rng.normal(0.0008, 0.01, 1500)
+    psr = probabilistic_sharpe_ratio(returns)
+    single = deflated_sharpe_ratio(returns, n_trials=1)
+    many = deflated_sharpe_ratio(returns, n_trials=50)
+    assert single.probability == pytest.approx(psr.probability)
+    assert many.probability < single.probability
+    assert "50 evaluation session(s)" in many.sentence
+
+
+def test_sharpe_tests_of_a_flat_strategy_are_undefined_not_errors() -> None:
+    result = deflated_sharpe_ratio(np.zeros(100), n_trials=3)
+    assert math.isnan(result.probability)
+    assert not result.significant
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_reality_check_is_seeded_and_detects_a_dominant_model() -> None:
+    rng = np.random.default_rng(7)
+    bench = rng.normal(size=600) ** 2
+    noise_models = rng.normal(size=(600, 3)) ** 2
+    first = reality_check(bench, noise_models, reps=300, seed=11)
+    again = reality_check(bench, noise_models, reps=300, seed=11)
+    assert first.p_value == again.p_value
+    assert first.reality_check_p_value == again.reality_check_p_value
+    assert not first.significant
+    dominant = np.column_stack([noise_models, 0.3 * bench])
+    assert reality_check(bench, dominant, reps=300, seed=11).significant
+
+
+@pytest.mark.parametrize("lags", [0, 1, 4, 12])
+def test_newey_west_variance_equals_statsmodels_s_hac_simple(lags: int) -> None:
+    x = np.random.default_rng(8).normal(size=300).cumsum() % 3.0
+    expected = S_hac_simple(x - x.mean(), nlags=lags)[0, 0] / len(x)
+    assert newey_west_variance(x, lags) == pytest.approx(expected)
