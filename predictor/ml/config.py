@@ -1,0 +1,235 @@
+"""``TrainConfig``: every hyper-parameter of a training session, validated once.
+
+Field names follow the original tool's ``train_model`` flags (letters in the
+comments) plus the new model families. Errors name the field so the command
+can map them back to its flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from predictor.ml.intervals import IntervalError, parse_interval
+
+# The names live here, not in the modules that implement them, so that parsing a
+# config (in a management command) does not import Keras or scikit-learn.
+FEATURE_SETS: tuple[str, ...] = ("close", "ohlcv", "returns", "trend", "time", "cross")
+TARGET_KINDS: tuple[str, ...] = ("price", "return", "logreturn", "updown", "range")
+SCALERS: tuple[str, ...] = ("standard", "minmax", "robust", "window")
+ARCHS: tuple[str, ...] = ("lstm", "cnn", "mlp", "range", "ridge", "zero", "persistence")
+NETWORK_ARCHS: frozenset[str] = frozenset({"lstm", "cnn", "mlp", "range"})
+OPTIMIZERS: tuple[str, ...] = (
+    "adam",
+    "adamw",
+    "sgd",
+    "rmsprop",
+    "adagrad",
+    "adadelta",
+    "adamax",
+    "nadam",
+)
+REGRESSION_LOSSES: tuple[str, ...] = (
+    "mse",
+    "mae",
+    "huber",
+    "log_cosh",
+    "mean_absolute_percentage_error",
+)
+CLASSIFICATION_LOSSES: tuple[str, ...] = ("sparse_categorical_crossentropy",)
+ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "elu", "selu", "gelu", "silu", "linear")
+
+# Which targets each architecture can learn.
+ARCH_TARGETS: dict[str, frozenset[str]] = {
+    "lstm": frozenset({"price", "return", "logreturn"}),
+    "cnn": frozenset({"price", "return", "logreturn"}),
+    "mlp": frozenset({"updown"}),
+    "range": frozenset({"range"}),
+    "ridge": frozenset({"price", "return", "logreturn", "range"}),
+    "zero": frozenset({"price", "return", "logreturn", "updown", "range"}),
+    "persistence": frozenset({"price", "return", "logreturn"}),
+}
+
+
+class ConfigError(ValueError):
+    """A bad hyper-parameter; ``field`` names it."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    window: int = 15  # -W
+    output_size: int = 1  # -O
+    shuffle_buffer: int = 1000  # -F
+    train_split: float = 0.8  # -T
+    units: int = 20  # -U
+    epochs: int = 4  # -P
+    batch_size: int = 128  # -B
+    dropout: float = 0.25  # -D, a fraction
+    optimizer: str = "adam"  # -Z
+    loss: str = "mse"  # -L
+    activation: str = "tanh"  # -A
+    scaler: str = "minmax"  # -C
+    interval: str = "1h"  # -I
+    evaluation: bool = True  # -V
+    arch: str = "lstm"
+    target: str = "price"
+    horizon: int | None = None  # None: 1 for price (the original), 15 otherwise
+    features: tuple[str, ...] = ("close",)
+    markets: tuple[str, ...] = ()
+    val_split: float = 0.1
+    gap: int | None = None  # None: the label reach
+    seed: int = 42
+    early_stopping: int = 0  # patience in epochs; 0 = off
+    learning_rate: float | None = None  # None: the optimizer's default
+    up: float = 0.01  # updown: rise that means buy
+    down: float = 0.005  # updown: fall that means sell
+    cnn_blocks: int = 2
+    batch_norm: bool = True
+    # XLA: None = on for recurrent nets on CPU TensorFlow (TECH_NOTES §0), else Keras' "auto".
+    # Compiling costs ~5 s per model on 2 cores, so tiny runs (tests) may turn it off.
+    xla: bool | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "markets", tuple(self.markets))
+        try:
+            object.__setattr__(self, "interval", parse_interval(self.interval).code)
+        except IntervalError as exc:
+            raise ConfigError("interval", str(exc)) from exc
+        self._check_numbers()
+        self._check_names()
+        self._check_combinations()
+
+    def _check_numbers(self) -> None:
+        for name in ("window", "output_size", "units", "epochs", "batch_size", "cnn_blocks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be a whole number >= 1, got {value!r}")
+        for name in ("shuffle_buffer", "early_stopping", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(name, f"must be a whole number >= 0, got {value!r}")
+        _fraction("train_split", self.train_split, low_open=True, high_closed=True)
+        _fraction("val_split", self.val_split, low_open=False, high_closed=False)
+        _fraction("dropout", self.dropout, low_open=False, high_closed=False)
+        for name in ("up", "down"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ConfigError(name, f"must be a positive fraction, got {getattr(self, name)!r}")
+        if self.horizon is not None and (isinstance(self.horizon, bool) or self.horizon < 1):
+            raise ConfigError("horizon", f"must be >= 1, got {self.horizon!r}")
+        if self.learning_rate is not None and not (0 < self.learning_rate < 10):
+            raise ConfigError("learning_rate", f"must be in (0, 10), got {self.learning_rate!r}")
+        if self.gap is not None and self.gap < self.reach:
+            raise ConfigError("gap", f"{self.gap} is shorter than the label reach {self.reach}")
+
+    def _check_names(self) -> None:
+        choices = {
+            "arch": ARCHS,
+            "target": TARGET_KINDS,
+            "optimizer": OPTIMIZERS,
+            "loss": REGRESSION_LOSSES + CLASSIFICATION_LOSSES,
+            "activation": ACTIVATIONS,
+            "scaler": SCALERS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(name, f"{getattr(self, name)!r} is not one of {list(allowed)}")
+        if not self.features:
+            raise ConfigError("features", "give at least one feature set")
+        for name in self.features:
+            if name not in FEATURE_SETS:
+                raise ConfigError("features", f"{name!r} is not one of {list(FEATURE_SETS)}")
+        if len(set(self.features)) != len(self.features) or len(set(self.markets)) != len(
+            self.markets
+        ):
+            raise ConfigError(
+                "features" if len(set(self.features)) != len(self.features) else "markets",
+                "contains a duplicate",
+            )
+
+    def _check_combinations(self) -> None:
+        if self.target not in ARCH_TARGETS[self.arch]:
+            raise ConfigError(
+                "target",
+                f"arch {self.arch} cannot learn target {self.target!r}; "
+                f"use one of {sorted(ARCH_TARGETS[self.arch])}",
+            )
+        classification = self.target == "updown"
+        if classification and self.loss not in CLASSIFICATION_LOSSES:
+            raise ConfigError(
+                "loss", f"updown is a classification target; use {CLASSIFICATION_LOSSES[0]}"
+            )
+        if not classification and self.loss in CLASSIFICATION_LOSSES:
+            raise ConfigError("loss", f"{self.loss} needs the updown target")
+        if self.target in ("updown", "range") and self.output_size != 1:
+            raise ConfigError("output_size", f"target {self.target} has a fixed output; use 1")
+        if self.scaler == "window" and (self.features != ("close",) or len(self.markets) > 1):
+            raise ConfigError(
+                "scaler",
+                "'window' divides by the window's first price: "
+                "use it with features=('close',) and one market",
+            )
+        if "cross" in self.features and len(self.markets) < 2:
+            raise ConfigError("features", "'cross' needs at least two markets")
+        if self.target == "updown" and len(self.markets) > 1:
+            raise ConfigError("markets", "the updown classifier takes one market")
+
+    @property
+    def effective_horizon(self) -> int:
+        if self.horizon is not None:
+            return self.horizon
+        return 1 if self.target == "price" else 15
+
+    @property
+    def reach(self) -> int:
+        """Rows after the anchor that a label reads (minimum purge gap)."""
+        return label_reach(self.target, self.effective_horizon, self.output_size)
+
+    @property
+    def effective_gap(self) -> int:
+        return self.reach if self.gap is None else self.gap
+
+    @property
+    def is_network(self) -> bool:
+        return self.arch in NETWORK_ARCHS
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if True}
+        data["features"] = list(self.features)
+        data["markets"] = list(self.markets)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(unknown[0], "is not a training parameter")
+        values = dict(data)
+        for name in ("features", "markets"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def label_reach(kind: str, horizon: int, output_size: int) -> int:
+    """How many rows after the anchor a label reads: the minimum purge gap."""
+    if kind in ("updown", "range"):
+        return horizon
+    return horizon * output_size
+
+
+def _fraction(name: str, value: float, *, low_open: bool, high_closed: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(name, f"must be a number, got {value!r}")
+    low_ok = value > 0 if low_open else value >= 0
+    high_ok = value <= 1 if high_closed else value < 1
+    if not (low_ok and high_ok):
+        interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
+        raise ConfigError(name, f"must be a fraction in {interval}, got {value!r}")

@@ -1,0 +1,426 @@
+"""Compile, callbacks, seeds and fit — and the whole pipeline from candles to a bundle.
+
+This is the one place that compiles and fits Keras models. Network builders
+return uncompiled models; the Django side calls :func:`train_pipeline` with a
+progress function and a cancel check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import keras
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from predictor.ml.arrays import (
+    Float32Array,
+    IndexArray,
+    MarketArray,
+    WindowDataset,
+    align_markets,
+    finite_windows,
+    window_view,
+)
+from predictor.ml.baselines import Baseline, BaselineSpec, build_baseline
+from predictor.ml.config import TrainConfig
+from predictor.ml.features import FeatureMatrix, build_features
+from predictor.ml.networks import build_network
+from predictor.ml.scaling import Scaling, fit_scaling
+from predictor.ml.splits import Part, Split, split_samples
+from predictor.ml.targets import REGRESSION_TARGETS, TargetArray, make_targets
+
+EpochFn = Callable[[int, int, dict[str, float]], None]
+StopFn = Callable[[], bool]
+# Archs whose recurrent loop XLA speeds up on a CPU TensorFlow backend (TECH_NOTES §0).
+RECURRENT_ARCHS = frozenset({"lstm", "range"})
+PREDICT_CHUNK = 4096
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, numpy and the Keras backend in one call."""
+    keras.utils.set_random_seed(seed)
+
+
+def resolve_jit_compile(arch: str, xla: bool | None = None) -> bool | str:
+    """``True`` for recurrent nets on TensorFlow without a GPU, else Keras' "auto".
+
+    Keras turns XLA off on CPU-only TensorFlow unless asked; for the LSTM that costs
+    up to a third of the speed. On a GPU TensorFlow takes the cuDNN LSTM, which XLA
+    cannot compile, and JAX always compiles, so "auto" is right there.
+    """
+    if xla is not None:
+        return xla
+    recurrent_tf = arch in RECURRENT_ARCHS and keras.backend.backend() == "tensorflow"
+    if recurrent_tf and not keras.distribution.list_devices("gpu"):
+        return True
+    return "auto"
+
+
+def compile_model(model: Any, config: TrainConfig) -> Any:
+    """Compile with the optimizer and loss named in the config."""
+    optimizer = keras.optimizers.get(config.optimizer)
+    if config.learning_rate is not None:
+        optimizer.learning_rate = config.learning_rate
+    metrics = ["accuracy"] if config.target == "updown" else ["mae"]
+    model.compile(
+        optimizer=optimizer,
+        loss=config.loss,
+        metrics=metrics,
+        jit_compile=resolve_jit_compile(config.arch, config.xla),
+    )
+    return model
+
+
+class ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Reports each epoch and stops within one batch once ``should_stop()`` says so."""
+
+    def __init__(
+        self, total_epochs: int, on_epoch: EpochFn | None, should_stop: StopFn | None
+    ) -> None:
+        super().__init__()
+        self.total_epochs = total_epochs
+        self.on_epoch = on_epoch
+        self.should_stop = should_stop
+        self.cancelled = False
+
+    def _check(self) -> None:
+        if self.should_stop is not None and not self.cancelled and self.should_stop():
+            self.cancelled = True
+        if self.cancelled:
+            self.model.stop_training = True
+            # Keras still evaluates after a stopped epoch; this cuts that short too.
+            self.model.stop_evaluating = True
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check()
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.on_epoch is not None and not self.cancelled:
+            self.on_epoch(epoch + 1, self.total_epochs, _floats(logs or {}))
+
+
+def _floats(logs: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
+
+
+def make_callbacks(
+    config: TrainConfig, has_validation: bool, progress: ProgressCallback
+) -> list[Any]:
+    """Early stopping (best weights back) and LR reduction watch val_loss when there is one."""
+    monitor = "val_loss" if has_validation else "loss"
+    callbacks: list[Any] = [progress]
+    if config.early_stopping > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=config.early_stopping, restore_best_weights=True
+            )
+        )
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                factor=0.5,
+                patience=max(1, config.early_stopping // 2),
+                min_lr=1e-6,
+            )
+        )
+    return callbacks
+
+
+@dataclass(frozen=True)
+class FitResult:
+    history: tuple[dict[str, float], ...]
+    epochs_run: int
+    cancelled: bool
+    stopped_early: bool
+    seconds: float
+    samples_per_second: float
+
+
+def fit_model(
+    model: Any,
+    train: WindowDataset,
+    validation: WindowDataset | None,
+    config: TrainConfig,
+    on_epoch: EpochFn | None = None,
+    should_stop: StopFn | None = None,
+) -> FitResult:
+    """Fit a compiled model on window datasets; never prints (``verbose=0``)."""
+    progress = ProgressCallback(config.epochs, on_epoch, should_stop)
+    callbacks = make_callbacks(config, validation is not None, progress)
+    start = time.perf_counter()
+    history = model.fit(
+        train, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=0
+    )
+    seconds = time.perf_counter() - start
+    logs = history.history
+    epochs_run = len(next(iter(logs.values()), []))
+    per_epoch = tuple({k: float(v[i]) for k, v in logs.items()} for i in range(epochs_run))
+    samples = len(train.anchors) * max(epochs_run, 1)
+    return FitResult(
+        history=per_epoch,
+        epochs_run=epochs_run,
+        cancelled=progress.cancelled,
+        stopped_early=not progress.cancelled and epochs_run < config.epochs,
+        seconds=seconds,
+        samples_per_second=samples / seconds if seconds > 0 else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Everything derived from the candles before any fitting."""
+
+    market: MarketArray
+    features: FeatureMatrix
+    targets: TargetArray
+    anchors: IndexArray
+    split: Split
+
+
+def _order_markets(
+    frames: pd.DataFrame | Mapping[str, pd.DataFrame], config: TrainConfig
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    if isinstance(frames, pd.DataFrame) or not config.markets:
+        return frames if isinstance(frames, pd.DataFrame) else dict(frames)
+    if set(frames) != set(config.markets):
+        raise ValueError(f"markets: config names {list(config.markets)}, data has {list(frames)}")
+    return {m: frames[m] for m in config.markets}
+
+
+def prepare_data(
+    frames: pd.DataFrame | Mapping[str, pd.DataFrame], config: TrainConfig
+) -> PreparedData:
+    """Align, build features and labels, pick valid anchors and split them."""
+    market = align_markets(_order_markets(frames, config), config.interval)
+    features = build_features(market, config.features)
+    targets = make_targets(
+        market, config.target, config.effective_horizon, config.output_size, config.up, config.down
+    )
+    ok = finite_windows(features.flat(), config.window) & targets.valid
+    anchors = np.flatnonzero(ok).astype(np.int64)
+    split = split_samples(
+        anchors,
+        market.index,
+        window=config.window,
+        reach=config.reach,
+        train_fraction=config.train_split if config.evaluation else 1.0,
+        val_fraction=config.val_split,
+        gap=config.effective_gap,
+        evaluation=config.evaluation,
+    )
+    return PreparedData(market, features, targets, anchors, split)
+
+
+def data_hash(market: MarketArray) -> str:
+    """sha256 of the aligned float32 candle array the session was built from."""
+    return hashlib.sha256(
+        np.ascontiguousarray(market.values, dtype=np.float32).tobytes()
+    ).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    names = ("keras", "numpy", "pandas", "scikit-learn", "scipy", "tensorflow", "jax", "torch")
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass(frozen=True)
+class TrainedBundle:
+    """A trained model with everything needed to use, save and audit it."""
+
+    model: Any  # a keras.Model or a baseline
+    scaling: Scaling
+    config: TrainConfig
+    channel_names: tuple[str, ...]
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+    data_hash: str
+    versions: dict[str, str]
+    backend: str
+    seed: int
+    history: tuple[dict[str, float], ...] = ()
+    split: dict[str, object] = field(default_factory=dict)
+    fit: FitResult | None = field(default=None, compare=False)
+    prepared: PreparedData | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_network(self) -> bool:
+        return self.config.is_network
+
+    def predict(self, windows: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """Raw windows ``[n, W, channels]`` → outputs in target units.
+
+        For ``updown`` the outputs are class probabilities (sell, hold, buy).
+        """
+        windows = np.asarray(windows, dtype=np.float32)
+        if not self.is_network:
+            baseline_out: npt.NDArray[np.float64] = self.model.predict(windows)
+            return baseline_out
+        outs = [
+            self._predict_chunk(windows[i : i + PREDICT_CHUNK])
+            for i in range(0, len(windows), PREDICT_CHUNK)
+        ]
+        return np.concatenate(outs) if outs else np.empty((0, 0))
+
+    def _predict_chunk(self, windows: Float32Array) -> npt.NDArray[np.float64]:
+        first = None
+        if self.scaling.per_window:
+            first = windows[:, 0, :1].astype(np.float64)
+            x = windows / windows[:, :1, :] - 1.0
+        else:
+            x = self.scaling.transform_features(windows)
+        # predict_on_batch: one compiled call, not predict()'s per-call setup (40-80 ms on TF).
+        raw = keras.ops.convert_to_numpy(self.model.predict_on_batch(x))
+        if self.config.target not in REGRESSION_TARGETS:
+            return np.asarray(raw, dtype=np.float64)
+        scale_back = first if self.config.target == "price" else None
+        return self.scaling.inverse_targets(raw, window_first=scale_back)
+
+
+def predict_anchors(
+    bundle: TrainedBundle, raw_features: Float32Array, anchors: IndexArray
+) -> npt.NDArray[np.float64]:
+    """Predictions for the windows ending at ``anchors``, gathered one chunk at a time."""
+    view = window_view(raw_features, bundle.config.window)
+    starts = np.asarray(anchors, dtype=np.int64) - (bundle.config.window - 1)
+    outs = [
+        bundle.predict(view[starts[i : i + PREDICT_CHUNK]])
+        for i in range(0, len(starts), PREDICT_CHUNK)
+    ]
+    return np.concatenate(outs) if outs else np.empty((0, 0))
+
+
+def _datasets(
+    config: TrainConfig, prep: PreparedData, scaling: Scaling
+) -> tuple[WindowDataset, WindowDataset | None]:
+    raw = prep.features.flat()
+    x = raw if scaling.per_window else scaling.transform_features(raw)
+    if config.target in REGRESSION_TARGETS:
+        y: npt.NDArray[Any] = scaling.transform_targets(prep.targets.flat())
+    else:
+        # Invalid anchors never reach a batch; -1 only keeps the cast defined.
+        y = np.nan_to_num(prep.targets.flat(), nan=-1.0).astype(np.int32)
+
+    def dataset(part: Part, shuffle_buffer: int, fill_last: bool) -> WindowDataset:
+        return WindowDataset(
+            x,
+            y,
+            part.anchors,
+            config.window,
+            config.batch_size,
+            shuffle_buffer=shuffle_buffer,
+            seed=config.seed,
+            window_scale=scaling.per_window,
+            scale_targets=config.target == "price",
+            fill_last=fill_last,
+        )
+
+    val = prep.split.validation
+    # fill_last only for training: padding validation batches would bias val_loss.
+    train = dataset(prep.split.train, config.shuffle_buffer, fill_last=True)
+    return train, dataset(val, 0, fill_last=False) if len(val) else None
+
+
+def _baseline_spec(config: TrainConfig, prep: PreparedData) -> BaselineSpec:
+    names = prep.features.names
+    markets = len(prep.features.markets)
+    close: tuple[int, ...] = ()
+    if "close" in names:
+        k = names.index("close")
+        close = tuple(m * len(names) + k for m in range(markets))
+    return BaselineSpec(config.target, config.effective_horizon, config.output_size, markets, close)
+
+
+def _fit_baseline(config: TrainConfig, prep: PreparedData) -> Baseline:
+    model = build_baseline(config.arch, _baseline_spec(config, prep))
+    anchors = prep.split.train.anchors
+    view = window_view(prep.features.flat(), config.window)
+    # Only the ridge needs the windows themselves; the others just check their shape.
+    sample = anchors if config.arch == "ridge" else anchors[:1]
+    return model.fit(view[sample - (config.window - 1)], prep.targets.flat()[sample])
+
+
+def train_pipeline(
+    frames: pd.DataFrame | Mapping[str, pd.DataFrame],
+    config: TrainConfig,
+    *,
+    on_epoch: EpochFn | None = None,
+    should_stop: StopFn | None = None,
+    continue_from: TrainedBundle | None = None,
+) -> TrainedBundle:
+    """Candles → features/labels → split → scaler (train rows only) → fit → bundle.
+
+    ``continue_from`` keeps that bundle's scaler and weights and trains on
+    ``frames`` (the newer data), instead of refitting the scaler on the new slice
+    only as the original tool did.
+    """
+    set_seeds(config.seed)
+    prep = prepare_data(frames, config)
+    if continue_from is not None:
+        _check_continuation(continue_from, config, prep)
+        scaling = continue_from.scaling
+    else:
+        regression = config.target in REGRESSION_TARGETS
+        scaling = fit_scaling(
+            config.scaler,
+            prep.features.flat(),
+            prep.targets.flat() if regression else None,
+            prep.split,
+            prep.features.channel_names,
+        )
+    fit: FitResult | None = None
+    if config.is_network:
+        train, val = _datasets(config, prep, scaling)
+        if continue_from is not None:
+            model = continue_from.model
+        else:
+            model = build_network(config, (config.window, prep.features.flat().shape[1]))
+        compile_model(model, config)
+        fit = fit_model(model, train, val, config, on_epoch, should_stop)
+    else:
+        model = _fit_baseline(config, prep)
+    return TrainedBundle(
+        model=model,
+        scaling=scaling,
+        config=config,
+        channel_names=prep.features.channel_names,
+        data_start=prep.market.index[0],
+        data_end=prep.market.index[-1],
+        data_hash=data_hash(prep.market),
+        versions=library_versions(),
+        backend=keras.backend.backend(),
+        seed=config.seed,
+        history=fit.history if fit else (),
+        split=prep.split.to_dict(),
+        fit=fit,
+        prepared=prep,
+    )
+
+
+def _check_continuation(old: TrainedBundle, config: TrainConfig, prep: PreparedData) -> None:
+    if not old.is_network or not config.is_network:
+        raise ValueError("continue_from: only networks can continue training")
+    if old.channel_names != prep.features.channel_names:
+        raise ValueError(
+            "continue_from: the new data gives other feature channels than the saved model"
+        )
+    same = ("arch", "window", "output_size", "target", "features", "markets", "scaler", "units")
+    changed = [name for name in same if getattr(old.config, name) != getattr(config, name)]
+    if changed:
+        raise ValueError(f"continue_from: {changed[0]} differs from the saved session")
