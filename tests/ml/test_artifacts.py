@@ -21,6 +21,8 @@ from predictor.ml.config import TrainConfig
 from predictor.ml.training import TrainedBundle, predict_anchors, train_pipeline
 from tests.ml.conftest import make_frame
 
+pytestmark = pytest.mark.slow  # one tiny Keras training shared by the module (~5 s)
+
 
 @pytest.fixture(scope="module")
 def bundle() -> TrainedBundle:

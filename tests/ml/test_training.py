@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 from predictor.ml.config import TrainConfig
+from predictor.ml.scaling import fit_scaling
 from predictor.ml.training import (
     ProgressCallback,
     make_callbacks,
     predict_anchors,
+    prepare_data,
     resolve_jit_compile,
     train_pipeline,
 )
@@ -25,6 +27,7 @@ from tests.ml.conftest import make_frame
 TINY = {"window": 8, "units": 4, "epochs": 2, "batch_size": 32, "interval": "1h", "xla": False}
 
 
+@pytest.mark.slow
 def test_tiny_lstm_trains_with_finite_losses_and_reports_every_epoch(frame: pd.DataFrame) -> None:
     calls: list[tuple[int, int, dict[str, float]]] = []
     bundle = train_pipeline(
@@ -43,6 +46,7 @@ def test_tiny_lstm_trains_with_finite_losses_and_reports_every_epoch(frame: pd.D
     assert bundle.versions["keras"] == keras.__version__
 
 
+@pytest.mark.slow
 def test_should_stop_cancels_training_within_one_batch(frame: pd.DataFrame) -> None:
     checks = {"n": 0}
 
@@ -59,10 +63,20 @@ def test_should_stop_cancels_training_within_one_batch(frame: pd.DataFrame) -> N
     assert bundle.fit.epochs_run <= 1
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_with_a_seed(frame: pd.DataFrame) -> None:
     a = train_pipeline(frame, TrainConfig(**TINY, seed=5))
     b = train_pipeline(frame, TrainConfig(**TINY, seed=5))
     assert a.history[-1]["loss"] == pytest.approx(b.history[-1]["loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_lstm_trains_under_xla_on_cpu_tensorflow(frame: pd.DataFrame) -> None:
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("XLA is opted into on the TensorFlow backend only")
+    bundle = train_pipeline(frame, TrainConfig(**{**TINY, "epochs": 1, "xla": None}))
+    assert bundle.model.jit_compile is True
+    assert np.isfinite(bundle.history[-1]["loss"])
 
 
 def test_lstm_compiles_with_xla_on_cpu_tensorflow_and_cnn_stays_auto() -> None:
@@ -82,6 +96,7 @@ def test_early_stopping_restores_best_weights_on_validation_loss() -> None:
     assert any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "width"),
     [
@@ -131,6 +146,7 @@ def test_pipeline_predicts_the_test_part_for_every_arch(
         assert np.all(np.abs(preds[:, 0] / closes - 1) < 0.5)
 
 
+@pytest.mark.slow
 def test_multi_coin_cnn_gives_one_output_per_coin(two_markets: dict[str, pd.DataFrame]) -> None:
     config = TrainConfig(
         **{**TINY, "epochs": 1},
@@ -149,16 +165,19 @@ def test_multi_coin_cnn_gives_one_output_per_coin(two_markets: dict[str, pd.Data
     assert preds.shape == (5, 2)
 
 
+@pytest.mark.slow
 def test_continuing_a_session_keeps_its_scaler() -> None:
     old_data = make_frame(400, seed=4)
     new_data = make_frame(300, seed=5, start="2024-01-17 16:00", price=300.0)
-    first = train_pipeline(old_data, TrainConfig(**{**TINY, "epochs": 1}, evaluation=False))
-    cont = train_pipeline(
-        new_data, TrainConfig(**{**TINY, "epochs": 1}, evaluation=False), continue_from=first
-    )
+    config = TrainConfig(**{**TINY, "epochs": 1}, evaluation=False)
+    first = train_pipeline(old_data, config)
+    cont = train_pipeline(new_data, config, continue_from=first)
     assert cont.scaling == first.scaling
-    fresh = train_pipeline(new_data, TrainConfig(**{**TINY, "epochs": 1}, evaluation=False))
-    assert fresh.scaling != first.scaling  # the check above can fail
+    assert cont.model is first.model  # the saved weights go on training
+    # The check above can fail: a scaler fitted on the new slice differs.
+    prep = prepare_data(new_data, config)
+    fresh = fit_scaling(config.scaler, prep.features.flat(), prep.targets.flat(), prep.split)
+    assert fresh != first.scaling
     with pytest.raises(ValueError, match="window"):
         train_pipeline(new_data, TrainConfig(**{**TINY, "window": 9}), continue_from=first)
 
