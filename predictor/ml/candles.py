@@ -13,6 +13,21 @@ IntArray = npt.NDArray[np.int64]
 OHLCV_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 
+class CandleInputError(ValueError):
+    """Bad candle input, located by source (file or request), line and field."""
+
+    def __init__(
+        self, source: str, message: str, *, line: int | None = None, field: str | None = None
+    ) -> None:
+        self.source, self.line, self.field, self.reason = source, line, field, message
+        where = source
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
 @dataclass(frozen=True, slots=True)
 class CandleChunk:
     """A batch of candles in file (or API) order.

@@ -34,7 +34,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from predictor.ml.candles import CandleChunk, FloatArray, IntArray
+from predictor.ml.candles import CandleChunk, CandleInputError, FloatArray, IntArray
 from predictor.ml.symbols import split_symbol
 
 EXCHANGE_NAMES = (
@@ -78,19 +78,8 @@ _BINANCE_KLINE_HEADER = (
 )
 
 
-class CandleFileError(ValueError):
+class CandleFileError(CandleInputError):
     """Bad input in a candle file, located by file, line and field."""
-
-    def __init__(
-        self, source: str, message: str, *, line: int | None = None, field: str | None = None
-    ) -> None:
-        self.source, self.line, self.field, self.reason = source, line, field, message
-        where = source
-        if line is not None:
-            where += f", line {line}"
-        if field is not None:
-            where += f", field {field!r}"
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from django.db import IntegrityError, connection, transaction
 
-from predictor.ml.candles import CandleChunk
+from predictor.ml.candles import CandleChunk, CandleInputError
 from predictor.ml.intervals import Interval
 from predictor.models import Candle, Market
 
@@ -33,16 +33,8 @@ _PG_ROW = np.dtype(
 )
 
 
-class CandleDataError(ValueError):
+class CandleDataError(CandleInputError):
     """Candles that break a rule; nothing of their batch was written."""
-
-    def __init__(
-        self, source: str, message: str, *, line: int | None = None, field: str | None = None
-    ) -> None:
-        self.source, self.line, self.field, self.reason = source, line, field, message
-        where = source + (f", line {line}" if line is not None else "")
-        where += f", field {field!r}" if field is not None else ""
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
