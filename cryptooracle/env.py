@@ -9,6 +9,7 @@ never silently mean "debug on" in production.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,25 @@ class Env:
         if minimum is not None and number < minimum:
             raise ImproperlyConfigured(
                 f"Environment variable {name}={number} must be at least {minimum}."
+            )
+        return number
+
+    def float(
+        self, name: builtins.str, default: builtins.float, *, minimum: builtins.float | None = None
+    ) -> builtins.float:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = builtins.float(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"Environment variable {name}={value!r} is not a number."
+            ) from None
+        if not math.isfinite(number) or (minimum is not None and number < minimum):
+            raise ImproperlyConfigured(
+                f"Environment variable {name}={number} must be a finite number"
+                + (f" of at least {minimum}." if minimum is not None else ".")
             )
         return number
 

@@ -165,6 +165,15 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Trained models: <id>.keras and <id>.manifest.json; scalers: <id>.json (JSON, never pickle).
+    "model_weights": {
+        "BACKEND": "predictor.storage.AtomicFileSystemStorage",
+        "OPTIONS": {"location": str(MODEL_WEIGHTS_DIR)},
+    },
+    "scalers": {
+        "BACKEND": "predictor.storage.AtomicFileSystemStorage",
+        "OPTIONS": {"location": str(SCALERS_DIR)},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -225,4 +234,16 @@ CELERY_BEAT_SCHEDULE = {
         # A run that could not start before the next one is due is dropped, not queued up.
         "options": {"queue": "default", "expires": UPDATE_SCHEDULE_SECONDS},
     }
+}
+
+# --- Training sessions (issue 4) ------------------------------------------------------
+# A running session writes a heartbeat this often; one silent for TRAINING_STALE_SECONDS
+# (its worker was killed) is marked failed by the reaper, which beat runs this often.
+TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+TRAINING_STALE_SECONDS = env.float("TRAINING_STALE_SECONDS", 60.0, minimum=1.0)
+TRAINING_REAP_SECONDS = env.int("TRAINING_REAP_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["reap-training-sessions"] = {
+    "task": "predictor.tasks.reap_training_sessions",
+    "schedule": float(TRAINING_REAP_SECONDS),
+    "options": {"queue": "default", "expires": TRAINING_REAP_SECONDS},
 }

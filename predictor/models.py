@@ -9,6 +9,9 @@ shifted its data by one bar; storing open times only, per exchange, prevents it.
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import connection, models
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
@@ -103,3 +106,188 @@ class Candle(models.Model):
 def _delete_candles_with_market(sender: type[Market], instance: Market, **kwargs: object) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Candle._meta.db_table} WHERE market_id = %s", [instance.pk])
+
+
+# --- Training sessions, predictions and reports (issues 4 and 5) ---------------------------
+
+
+class SessionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class SessionMode(models.TextChoices):
+    EVALUATION = "evaluation", "Evaluation (split by time)"
+    PRODUCTION = "production", "Production (all data)"
+    WALK_FORWARD = "walk_forward", "Walk-forward (retrained per fold)"
+
+
+class TrainingSession(models.Model):
+    """One training run: its hyper-parameters, data, progress, history and artifacts.
+
+    ``config`` is :meth:`predictor.ml.config.TrainConfig.to_dict`; the columns
+    beside it (arch, target, interval…) repeat the fields people filter on.
+    """
+
+    ACTIVE = (SessionStatus.QUEUED, SessionStatus.RUNNING)
+    FINISHED = (SessionStatus.SUCCEEDED, SessionStatus.FAILED, SessionStatus.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    mode = models.CharField(max_length=16, choices=SessionMode.choices)
+    status = models.CharField(
+        max_length=16, choices=SessionStatus.choices, default=SessionStatus.QUEUED, db_index=True
+    )
+    # What was asked for.
+    config = models.JSONField(help_text="Every hyper-parameter (TrainConfig.to_dict()).")
+    arch = models.CharField(max_length=16)
+    target = models.CharField(max_length=16)
+    interval = models.CharField(max_length=8, choices=INTERVAL_CHOICES)
+    exchange = models.CharField(max_length=32, choices=Exchange.choices)
+    markets = models.ManyToManyField(Market, related_name="training_sessions")
+    symbols = models.JSONField(default=list, help_text="The markets' symbols in model order.")
+    requested_start = models.DateTimeField(
+        null=True, blank=True, help_text="-S; empty: first candle."
+    )
+    requested_end = models.DateTimeField(null=True, blank=True, help_text="-E; empty: last candle.")
+    seed = models.IntegerField()
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="continuations",
+        help_text="The session whose weights and scaler -X continued.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # What the data turned out to be.
+    data_start = models.DateTimeField(null=True, blank=True)
+    data_end = models.DateTimeField(null=True, blank=True)
+    data_hash = models.CharField(max_length=64, blank=True)
+    split = models.JSONField(default=dict, blank=True)
+    samples = models.JSONField(default=dict, blank=True, help_text="Windows per split part.")
+    # Progress, updated while it runs.
+    epoch = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    val_loss = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    history = models.JSONField(default=list, blank=True, help_text="One dict of metrics per epoch.")
+    folds = models.JSONField(default=list, blank=True, help_text="Walk-forward: one dict per fold.")
+    samples_per_second = models.FloatField(null=True, blank=True)
+    # Where and how it ran.
+    backend = models.CharField(max_length=16, blank=True)
+    versions = models.JSONField(default=dict, blank=True)
+    device = models.CharField(max_length=64, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid running it.")
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    manifest = models.JSONField(
+        default=dict, blank=True, help_text="The saved artifact's manifest."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["mode", "status", "-created"], name="session_mode_status")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.arch}/{self.target} {','.join(self.symbols)} [{self.status}]"
+
+    @property
+    def evaluation(self) -> bool:
+        return self.mode != SessionMode.PRODUCTION
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def has_artifact(self) -> bool:
+        return bool(self.manifest)
+
+
+class Prediction(models.Model):
+    """One forecast of one market by one session for one window and output step.
+
+    ``anchor_time`` is the open time of the window's last candle; the forecast is
+    known when that candle closes (``issued_at``). ``target_time`` is the open time
+    of the candle whose value is forecast (for return targets, the end of the
+    horizon). ``actual`` stays empty until that candle is stored.
+    """
+
+    session = models.ForeignKey(
+        TrainingSession, on_delete=models.CASCADE, related_name="predictions"
+    )
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="predictions")
+    anchor_time = models.DateTimeField()
+    issued_at = models.DateTimeField(
+        help_text="When the forecast is known: the anchor bar's close."
+    )
+    target_time = models.DateTimeField()
+    step = models.PositiveSmallIntegerField(default=1, help_text="1…O for multi-step outputs.")
+    horizon = models.PositiveIntegerField(help_text="Bars from the anchor to the target.")
+    split = models.CharField(
+        max_length=12,
+        help_text="train, validation, test, production or future (past the last candle).",
+    )
+    predicted = models.FloatField(help_text="The forecast in target units.")
+    values = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="All outputs (range: rise/decline/end; updown: probabilities).",
+    )
+    actual = models.FloatField(null=True, blank=True)
+    actual_values = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "market", "anchor_time", "step"], name="prediction_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["session", "target_time"], name="prediction_session_target"),
+            models.Index(
+                fields=["session", "actual"],
+                name="prediction_missing_actual",
+                condition=models.Q(actual__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.session_id} {self.market_id} {self.anchor_time:%Y-%m-%d %H:%M}+{self.horizon}"
+        )
+
+
+class EvaluationReport(models.Model):
+    """A stored evaluation report (JSON) of one session on one split."""
+
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="reports")
+    split = models.CharField(
+        max_length=16, help_text="validation, test, train (in-sample) or walk_forward."
+    )
+    report = models.JSONField()
+    n_trials = models.PositiveIntegerField(
+        default=1, help_text="Evaluation sessions run on this market so far (deflated Sharpe)."
+    )
+    leakage_alarm = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "split"], name="report_session_split_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.split}"

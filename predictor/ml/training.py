@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -154,10 +154,14 @@ def fit_model(
     config: TrainConfig,
     on_epoch: EpochFn | None = None,
     should_stop: StopFn | None = None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> FitResult:
-    """Fit a compiled model on window datasets; never prints (``verbose=0``)."""
+    """Fit a compiled model on window datasets; never prints (``verbose=0``).
+
+    ``extra_callbacks`` (a progress bar, say) run after the built-in ones.
+    """
     progress = ProgressCallback(config.epochs, on_epoch, should_stop)
-    callbacks = make_callbacks(config, validation is not None, progress)
+    callbacks = make_callbacks(config, validation is not None, progress) + list(extra_callbacks)
     start = time.perf_counter()
     history = model.fit(
         train, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=0
@@ -363,6 +367,7 @@ def train_pipeline(
     on_epoch: EpochFn | None = None,
     should_stop: StopFn | None = None,
     continue_from: TrainedBundle | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainedBundle:
     """Candles → features/labels → split → scaler (train rows only) → fit → bundle.
 
@@ -392,7 +397,7 @@ def train_pipeline(
         else:
             model = build_network(config, (config.window, prep.features.flat().shape[1]))
         compile_model(model, config)
-        fit = fit_model(model, train, val, config, on_epoch, should_stop)
+        fit = fit_model(model, train, val, config, on_epoch, should_stop, callbacks)
     else:
         model = _fit_baseline(config, prep)
     return TrainedBundle(
