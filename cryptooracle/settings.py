@@ -8,6 +8,7 @@ cache) to Redis.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -55,6 +56,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    # Swagger UI and Redoc assets from the wheel (no CDN) once drf-spectacular-sidecar is installed.
+    *(["drf_spectacular_sidecar"] if find_spec("drf_spectacular_sidecar") else []),
     "django_celery_results",
     "predictor",
 ]
@@ -190,8 +195,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- REST API (issue 6): reads public, writes need a user, JSON bodies only ---------------
 REST_FRAMEWORK = {
+    # Token first, so an anonymous write is answered 401 with "WWW-Authenticate: Token".
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # JSON only, at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes: never pickles, numpy files or forms.
+    "DEFAULT_PARSER_CLASSES": ["predictor.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"predict": env.str("API_PREDICT_RATE") or "60/minute"},
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Crypto Oracle API",
+    "DESCRIPTION": "Markets and candles, training sessions, predictions, evaluation reports "
+    "and single forecasts. Reads are public; writes need a user (token or session).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    **dict.fromkeys(
+        ("SWAGGER_UI_DIST", "SWAGGER_UI_FAVICON_HREF", "REDOC_DIST")
+        if find_spec("drf_spectacular_sidecar")
+        else (),
+        "SIDECAR",
+    ),
 }
 
 if PRODUCTION:
@@ -247,3 +282,12 @@ CELERY_BEAT_SCHEDULE["reap-training-sessions"] = {
     "schedule": float(TRAINING_REAP_SECONDS),
     "options": {"queue": "default", "expires": TRAINING_REAP_SECONDS},
 }
+
+# --- Web pages (issue 6) ----------------------------------------------------------------
+# Plotly.js is served from the installed plotly package (predictor/staticfinders.py),
+# so the pages need no CDN and no committed copy of plotly.min.js.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "predictor.staticfinders.PlotlyJsFinder",
+]

@@ -43,7 +43,6 @@ def update_tracked_markets() -> dict[str, Any]:
 @shared_task(  # type: ignore[untyped-decorator]
     bind=True,
     name="predictor.tasks.train",
-    queue="training",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=False,

@@ -110,6 +110,49 @@ class ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self.on_epoch(epoch + 1, self.total_epochs, _floats(logs or {}))
 
 
+class ProgressBar(keras.callbacks.Callback):  # type: ignore[misc]
+    """A live bar per epoch (batches done, loss, speed) for the command line."""
+
+    def __init__(self, file: Any = None) -> None:
+        super().__init__()
+        self.file = file
+        self.bar: Any = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from tqdm import tqdm
+
+        self.epoch = epoch + 1
+        total = (self.params or {}).get("epochs")
+        self.bar = tqdm(
+            total=(self.params or {}).get("steps"),
+            desc=f"epoch {self.epoch}/{total}",
+            unit="batch",
+            file=self.file,
+            leave=True,
+            dynamic_ncols=True,
+        )
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            loss = (logs or {}).get("loss")
+            if loss is not None and batch % 10 == 0:
+                self.bar.set_postfix(loss=f"{float(loss):.5g}", refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.bar is not None:
+            shown = {k: f"{float(v):.5g}" for k, v in (logs or {}).items() if "loss" in k}
+            self.bar.set_postfix(shown, refresh=True)
+            self.bar.close()
+            self.bar = None
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _floats(logs: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
 

@@ -36,11 +36,10 @@ import pandas as pd
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from predictor.ml.artifacts import ArtifactError, bundle_from_bytes, bundle_to_bytes
 from predictor.ml.config import ConfigError, TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
@@ -147,11 +146,14 @@ def session_create(
 
 def session_queue(session: TrainingSession) -> TrainingSession:
     """Send the session to the ``training`` queue; the task id is kept on the row."""
-    from predictor.tasks import train  # tasks import services, not the other way round
+    from celery import current_app
 
-    # Commit first: a worker must find the row when the message arrives.
+    # Commit first: a worker must find the row when the message arrives. By name:
+    # tasks import services, never the other way round.
     def send() -> None:
-        result = train.apply_async(args=[str(session.id)], queue="training")
+        result = current_app.send_task(
+            "predictor.tasks.train", args=[str(session.id)], queue="training"
+        )
         TrainingSession.objects.filter(pk=session.pk).update(celery_task_id=result.id or "")
 
     transaction.on_commit(send)
@@ -345,15 +347,17 @@ def session_run(
     except Exception as exc:
         logger.exception("training session %s failed", session.pk)
         _finish(session, SessionStatus.FAILED, error=_error_text(exc))
+    except KeyboardInterrupt:
+        _finish(session, SessionStatus.CANCELLED, error="interrupted (Ctrl-C)")
+        raise
     finally:
         heartbeat.stop()
-        close_old_connections()
     session.refresh_from_db()
     return session
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, TrainingError | ConfigError | ArtifactError | ValueError):
+    if isinstance(exc, TrainingError | ConfigError | ValueError):  # ArtifactError is a ValueError
         return f"{type(exc).__name__}: {exc}"
     tail = "".join(traceback.format_exception(exc)[-3:])
     return f"{type(exc).__name__}: {exc}\n{tail}"[:4000]
@@ -433,6 +437,8 @@ def artifact_names(session: TrainingSession | Any) -> tuple[str, str, str]:
 def _save_artifacts(session: TrainingSession, bundle: Any) -> dict[str, Any]:
     import json
 
+    from predictor.ml.artifacts import bundle_to_bytes  # Keras: imported only when needed
+
     model_name, scaler_name, manifest_name = artifact_names(session)
     model, scaler, manifest = bundle_to_bytes(bundle, str(session.pk))
     weights, scalers = storages["model_weights"], storages["scalers"]
@@ -453,6 +459,10 @@ def _delete_artifacts(session: TrainingSession) -> None:
 
 def session_bundle(session: TrainingSession) -> Any:
     """Load a succeeded session's model and scaler; refuses files that are not this session's."""
+    import json
+
+    from predictor.ml.artifacts import ArtifactError, bundle_from_bytes
+
     if session.status != SessionStatus.SUCCEEDED or not session.manifest:
         raise TrainingError(f"session {session.id} is {session.status}; it has no trained model")
     model_name, scaler_name, manifest_name = artifact_names(session)
@@ -469,8 +479,6 @@ def session_bundle(session: TrainingSession) -> Any:
             f"session {session.id}: artifact file missing ({exc.filename})"
         ) from exc
     bundle = bundle_from_bytes(model, scaler, manifest)
-    import json
-
     meta = json.loads(manifest)
     if meta.get("id") != str(session.id):
         raise ArtifactError(f"manifest belongs to session {meta.get('id')}, not {session.id}")
