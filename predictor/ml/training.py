@@ -7,6 +7,7 @@ progress function and a cancel check.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import platform
 import time
@@ -411,15 +412,19 @@ def train_pipeline(
     should_stop: StopFn | None = None,
     continue_from: TrainedBundle | None = None,
     callbacks: Sequence[Any] = (),
+    split: Split | None = None,
 ) -> TrainedBundle:
     """Candles → features/labels → split → scaler (train rows only) → fit → bundle.
 
     ``continue_from`` keeps that bundle's scaler and weights and trains on
     ``frames`` (the newer data), instead of refitting the scaler on the new slice
-    only as the original tool did.
+    only as the original tool did. ``split`` replaces the config's split (the
+    scaler is then fitted on that split's training rows).
     """
     set_seeds(config.seed)
     prep = prepare_data(frames, config)
+    if split is not None:  # a walk-forward fold: its own parts of the same anchors
+        prep = dataclasses.replace(prep, split=split)
     if continue_from is not None:
         _check_continuation(continue_from, config, prep)
         scaling = continue_from.scaling
