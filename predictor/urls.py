@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from predictor import views
@@ -6,4 +7,20 @@ app_name = "predictor"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("forecast/", views.forecast, name="forecast"),
+    path("forecast/<uuid:pk>.csv", views.forecast_csv, name="forecast_csv"),
+    path("evaluation/", views.evaluation, name="evaluation"),
+    path("training/", views.training_list, name="training_list"),
+    path("training/new/", views.training_new, name="training_new"),
+    path("training/<uuid:pk>/", views.training_detail, name="training_detail"),
+    path("training/<uuid:pk>/progress.json", views.training_progress, name="training_progress"),
+    path("training/<uuid:pk>/cancel/", views.training_cancel, name="training_cancel"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="predictor/login.html", next_page="predictor:training_list"
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="predictor:index"), name="logout"),
 ]

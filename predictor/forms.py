@@ -1,0 +1,219 @@
+"""Forms of the pages: chart ranges, session pickers and the training request.
+
+The training form offers the fields of :class:`~predictor.ml.config.TrainConfig`
+(the ``train_model`` options) and lets ``TrainConfig`` itself validate them: a
+:class:`~predictor.ml.config.ConfigError` becomes an error on the field it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
+
+from predictor.ml.config import (
+    ACTIVATIONS,
+    ARCHS,
+    CLASSIFICATION_LOSSES,
+    FEATURE_SETS,
+    OPTIMIZERS,
+    REGRESSION_LOSSES,
+    SCALERS,
+    TARGET_KINDS,
+    ConfigError,
+    TrainConfig,
+)
+from predictor.ml.intervals import CANONICAL_INTERVALS
+from predictor.models import Candle, Market, TrainingSession
+
+DEFAULTS = TrainConfig()
+CHART_INTERVALS: tuple[str, ...] = CANONICAL_INTERVALS[1 : CANONICAL_INTERVALS.index("1w") + 1]
+_DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(v, v) for v in values]
+
+
+def _when(label: str) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        required=False, label=label, widget=_DATETIME_WIDGET, help_text="UTC"
+    )
+
+
+class ChartForm(forms.Form):
+    """Index page: which market, which bars, which range (GET)."""
+
+    market = forms.TypedChoiceField(coerce=int, required=False)
+    interval = forms.ChoiceField(choices=_choices(CHART_INTERVALS), required=False)
+    start = _when("From")
+    end = _when("To")
+    style = forms.ChoiceField(
+        choices=[("candles", "Candles"), ("line", "Close line")], required=False
+    )
+
+    def __init__(self, *args: Any, markets: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["market"].choices = markets  # type: ignore[attr-defined]
+
+
+class SessionPickForm(forms.Form):
+    """Forecast and evaluation pages: which session, and for forecasts which range (GET)."""
+
+    session = forms.ModelChoiceField(queryset=TrainingSession.objects.none(), required=False)
+    start = _when("From")
+    end = _when("To")
+    step = forms.IntegerField(min_value=1, required=False)
+
+    def __init__(self, *args: Any, sessions: QuerySet[TrainingSession], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["session"]
+        field.queryset = sessions  # type: ignore[attr-defined]
+        field.label_from_instance = session_label  # type: ignore[attr-defined]
+        field.empty_label = None  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start >= end:
+            self.add_error("end", "must be after the start")
+        return data
+
+
+def session_label(session: TrainingSession) -> str:
+    return (
+        f"{session.created:%Y-%m-%d %H:%M} · {session.arch}/{session.target} "
+        f"{','.join(session.symbols)} {session.interval} · {session.get_status_display()}"
+    )
+
+
+def markets_with_candles() -> QuerySet[Market]:
+    return Market.objects.filter(Exists(Candle.objects.filter(market=OuterRef("pk"))))
+
+
+class MarketChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.symbol} ({obj.get_exchange_display()})"
+
+
+class TrainForm(forms.Form):
+    """The ``train_model`` options; ``TrainConfig`` has the last word on every value."""
+
+    markets = MarketChoiceField(
+        queryset=Market.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="One or more markets of one exchange.",
+    )
+    interval = forms.ChoiceField(choices=_choices(CANONICAL_INTERVALS), initial=DEFAULTS.interval)
+    start = _when("Data from")
+    end = _when("Data to")
+    evaluation = forms.BooleanField(
+        required=False,
+        initial=DEFAULTS.evaluation,
+        label="Evaluation",
+        help_text="Hold out validation and test splits (off: production, trained on all data).",
+    )
+    arch = forms.ChoiceField(choices=_choices(ARCHS), initial=DEFAULTS.arch)
+    target = forms.ChoiceField(choices=_choices(TARGET_KINDS), initial=DEFAULTS.target)
+    features = forms.MultipleChoiceField(
+        choices=_choices(FEATURE_SETS),
+        initial=list(DEFAULTS.features),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    window = forms.IntegerField(min_value=1, initial=DEFAULTS.window, help_text="Bars per input.")
+    output_size = forms.IntegerField(min_value=1, initial=DEFAULTS.output_size, label="Outputs")
+    horizon = forms.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Bars ahead; empty: 1 for price, 15 otherwise.",
+    )
+    units = forms.IntegerField(min_value=1, initial=DEFAULTS.units)
+    activation = forms.ChoiceField(choices=_choices(ACTIVATIONS), initial=DEFAULTS.activation)
+    dropout = forms.FloatField(initial=DEFAULTS.dropout, help_text="A fraction in [0, 1).")
+    cnn_blocks = forms.IntegerField(min_value=1, initial=DEFAULTS.cnn_blocks, label="CNN blocks")
+    batch_norm = forms.BooleanField(required=False, initial=DEFAULTS.batch_norm)
+    epochs = forms.IntegerField(min_value=1, initial=DEFAULTS.epochs)
+    batch_size = forms.IntegerField(min_value=1, initial=DEFAULTS.batch_size, label="Batch")
+    optimizer = forms.ChoiceField(choices=_choices(OPTIMIZERS), initial=DEFAULTS.optimizer)
+    learning_rate = forms.FloatField(required=False, help_text="Empty: the optimizer's default.")
+    loss = forms.ChoiceField(
+        choices=_choices(REGRESSION_LOSSES + CLASSIFICATION_LOSSES), initial=DEFAULTS.loss
+    )
+    scaler = forms.ChoiceField(choices=_choices(SCALERS), initial=DEFAULTS.scaler)
+    early_stopping = forms.IntegerField(
+        min_value=0, initial=DEFAULTS.early_stopping, help_text="Patience in epochs; 0: off."
+    )
+    train_split = forms.FloatField(initial=DEFAULTS.train_split)
+    val_split = forms.FloatField(initial=DEFAULTS.val_split, label="Validation split")
+    gap = forms.IntegerField(
+        min_value=0, required=False, help_text="Purge gap in bars; empty: the label reach."
+    )
+    shuffle_buffer = forms.IntegerField(min_value=0, initial=DEFAULTS.shuffle_buffer)
+    seed = forms.IntegerField(min_value=0, initial=DEFAULTS.seed)
+    up = forms.FloatField(initial=DEFAULTS.up, help_text="updown: a rise this large means up.")
+    down = forms.FloatField(
+        initial=DEFAULTS.down, help_text="updown: a fall this large means down."
+    )
+    xla = forms.ChoiceField(
+        choices=[("", "auto"), ("on", "on"), ("off", "off")],
+        required=False,
+        label="XLA",
+        help_text="Compile the model with XLA.",
+    )
+
+    GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("Data", ("markets", "interval", "start", "end", "evaluation")),
+        (
+            "Model",
+            ("arch", "target", "features", "window", "output_size", "horizon", "units",
+             "activation", "dropout", "cnn_blocks", "batch_norm"),
+        ),
+        (
+            "Training",
+            ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "scaler",
+             "early_stopping", "train_split", "val_split", "gap", "shuffle_buffer", "seed", "xla"),
+        ),
+        ("Up/down classifier", ("up", "down")),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["markets"].queryset = markets_with_candles()  # type: ignore[attr-defined]
+        self.config: TrainConfig | None = None
+        self.symbols: list[str] = []
+        self.exchange: str | None = None
+
+    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(legend, [self[name] for name in names]) for legend, names in self.GROUPS]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data  # TrainConfig only judges values that parsed
+        markets = list(data["markets"])
+        exchanges = {m.exchange for m in markets}
+        if len(exchanges) > 1:
+            self.add_error("markets", "pick markets of one exchange")
+            return data
+        start, end = data.get("start"), data.get("end")
+        if start and end and start >= end:
+            self.add_error("end", "must be after the start")
+            return data
+        self.symbols = [m.symbol for m in markets]
+        self.exchange = exchanges.pop()
+        values = {
+            f.name: data[f.name]
+            for f in dataclasses.fields(TrainConfig)
+            if f.name in self.fields and f.name not in ("markets", "xla", "features")
+        }
+        values["features"] = tuple(data["features"])
+        values["markets"] = tuple(self.symbols)
+        values["xla"] = {"on": True, "off": False}.get(data.get("xla") or "")
+        try:
+            self.config = TrainConfig(**values)
+        except ConfigError as exc:
+            message = str(exc).removeprefix(f"{exc.field}: ")
+            self.add_error(exc.field if exc.field in self.fields else None, message)
+        return data

@@ -1,0 +1,218 @@
+"""Reads for the pages: session lists, predictions as arrays, reports.
+
+Predictions are read with one ``values_list`` query into a DataFrame, never as
+ORM objects; the CSV download streams rows straight from the cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from predictor.ml.intervals import Interval, parse_interval
+from predictor.models import (
+    EvaluationReport,
+    Market,
+    Prediction,
+    SessionMode,
+    SessionStatus,
+    TrainingSession,
+)
+from predictor.selectors import MarketCoverage, candles_frame, market_coverage_list
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "market__symbol",
+    "anchor_time",
+    "issued_at",
+    "target_time",
+    "step",
+    "horizon",
+    "split",
+    "predicted",
+    "actual",
+)
+# Reports read in this order: out-of-sample first, the in-sample one last.
+REPORT_ORDER: tuple[str, ...] = ("test", "spa", "walk_forward", "validation", "train", "training")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSeries:
+    """One market with the intervals stored for it, finest first."""
+
+    market_id: int
+    exchange: str
+    symbol: str
+    intervals: tuple[str, ...]
+    candles: int
+    first_open: dt.datetime
+    last_open: dt.datetime
+
+    @property
+    def finest(self) -> Interval:
+        return parse_interval(self.intervals[0])
+
+    @property
+    def label(self) -> str:
+        return f"{self.symbol} · {self.exchange}"
+
+
+def market_series_list(coverage: Sequence[MarketCoverage] | None = None) -> list[MarketSeries]:
+    """Markets with candles, one entry per market; times span the finest stored interval."""
+    rows = market_coverage_list() if coverage is None else coverage
+    by_market: dict[int, list[MarketCoverage]] = {}
+    for row in rows:
+        by_market.setdefault(row.market_id, []).append(row)
+    result = []
+    for market_id, group in by_market.items():
+        group.sort(key=lambda r: parse_interval(r.interval).seconds)
+        finest = group[0]
+        result.append(
+            MarketSeries(
+                market_id,
+                finest.exchange,
+                finest.symbol,
+                tuple(r.interval for r in group),
+                finest.candles,
+                finest.first_open,
+                finest.last_open,
+            )
+        )
+    return sorted(result, key=lambda m: (m.symbol, m.exchange))
+
+
+def _sql_instant(value: dt.datetime) -> dt.datetime:
+    """An instant as ``candles_frame``'s raw SQL compares it correctly on both databases.
+
+    SQLite stores open times as naive UTC text ("2024-01-10 16:00:00") while the
+    sqlite3 adapter writes an aware parameter with "+00:00", so the text comparison
+    drops a candle at exactly ``start`` and keeps one at exactly ``end``. Passing naive
+    UTC on SQLite keeps [start, end) half-open. (The lasting fix belongs in
+    ``selectors._read_arrays``: ``connection.ops.adapt_datetimefield_value``.)
+    """
+    if connection.vendor == "sqlite" and timezone.is_aware(value):
+        return timezone.make_naive(value, dt.UTC)
+    return value
+
+
+def candles_window(
+    market: Market, start: dt.datetime, end: dt.datetime, interval: Interval
+) -> pd.DataFrame:
+    """Candles of ``market`` opened in [start, end) at ``interval`` (resampled if coarser)."""
+    return candles_frame(market, _sql_instant(start), _sql_instant(end), interval=interval)
+
+
+def production_session_list() -> QuerySet[TrainingSession]:
+    """Production sessions, newest first, with their prediction counts."""
+    return TrainingSession.objects.filter(mode=SessionMode.PRODUCTION).annotate(
+        n_predictions=Count("predictions")
+    )
+
+
+def evaluation_session_list() -> QuerySet[TrainingSession]:
+    """Evaluation and walk-forward sessions, newest first, with their report counts."""
+    return (
+        TrainingSession.objects.exclude(mode=SessionMode.PRODUCTION)
+        .filter(status=SessionStatus.SUCCEEDED)
+        .annotate(n_reports=Count("reports", distinct=True))
+    )
+
+
+def default_session(sessions: QuerySet[TrainingSession], counted: str) -> TrainingSession | None:
+    """The newest session that has something to show (``counted`` > 0), else the newest."""
+    return sessions.filter(**{f"{counted}__gt": 0}).first() or sessions.first()
+
+
+def prediction_span(session: TrainingSession) -> dict[str, Any]:
+    """First and last target time of a session's predictions and of its future ones."""
+    return Prediction.objects.filter(session=session).aggregate(
+        first=Min("target_time"),
+        last=Max("target_time"),
+        last_anchor=Max("anchor_time", filter=Q(split="future")),
+        n=Count("id"),
+        n_future=Count("id", filter=Q(split="future")),
+    )
+
+
+def _predictions(
+    session: TrainingSession,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    splits: Sequence[str] | None,
+    step: int | None,
+    market: Market | None,
+) -> QuerySet[Prediction]:
+    rows = Prediction.objects.filter(session=session)
+    if start is not None:
+        rows = rows.filter(target_time__gte=start)
+    if end is not None:
+        rows = rows.filter(target_time__lt=end)
+    if splits:
+        rows = rows.filter(split__in=list(splits))
+    if step is not None:
+        rows = rows.filter(step=step)
+    if market is not None:
+        rows = rows.filter(market=market)
+    return rows.order_by("market__symbol", "target_time", "step")
+
+
+def predictions_frame(
+    session: TrainingSession,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    splits: Sequence[str] | None = None,
+    step: int | None = None,
+    market: Market | None = None,
+) -> pd.DataFrame:
+    """A session's predictions with target time in [start, end), in one query.
+
+    Columns: ``symbol``, the times (UTC, aware), ``step``, ``horizon``, ``split``,
+    ``predicted`` and ``actual`` (NaN until known).
+    """
+    rows = _predictions(session, start=start, end=end, splits=splits, step=step, market=market)
+    frame = pd.DataFrame.from_records(
+        list(rows.values_list(*PREDICTION_COLUMNS)),
+        columns=["symbol", *PREDICTION_COLUMNS[1:]],
+    )
+    for column in ("anchor_time", "issued_at", "target_time"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("predicted", "actual"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return frame
+
+
+def prediction_rows(
+    session: TrainingSession,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Every prediction of a session in the range, for the CSV download, streamed."""
+    rows = _predictions(session, start=start, end=end, splits=None, step=None, market=None)
+    columns = ("market__exchange", *PREDICTION_COLUMNS, "values")
+    return rows.values_list(*columns).iterator(chunk_size=2000)
+
+
+def session_report_list(session: TrainingSession) -> list[EvaluationReport]:
+    """A session's reports, out-of-sample first."""
+    reports = list(EvaluationReport.objects.filter(session=session))
+    rank = {name: i for i, name in enumerate(REPORT_ORDER)}
+    return sorted(reports, key=lambda r: (rank.get(r.split, len(rank)), r.split))
+
+
+def session_steps(session: TrainingSession) -> list[int]:
+    """The output steps a session's predictions have (1…O)."""
+    return list(
+        Prediction.objects.filter(session=session)
+        .order_by("step")
+        .values_list("step", flat=True)
+        .distinct()
+    )

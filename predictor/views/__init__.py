@@ -1,0 +1,26 @@
+"""Pages. Views are thin: they read through selectors, write through services, render templates."""
+
+from __future__ import annotations
+
+from predictor.views.evaluation import evaluation
+from predictor.views.forecasts import forecast, forecast_csv
+from predictor.views.markets import index
+from predictor.views.training import (
+    training_cancel,
+    training_detail,
+    training_list,
+    training_new,
+    training_progress,
+)
+
+__all__ = [
+    "evaluation",
+    "forecast",
+    "forecast_csv",
+    "index",
+    "training_cancel",
+    "training_detail",
+    "training_list",
+    "training_new",
+    "training_progress",
+]

@@ -1,0 +1,272 @@
+"""The evaluation page: one evaluation session's reports, out-of-sample first.
+
+Everything shown comes from the stored report JSON
+(``EvaluationReport.to_dict()``) and the session's stored predictions; nothing
+is recomputed here. In-sample figures carry the report's own label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from predictor.forms import SessionPickForm
+from predictor.ml.charts import actual_vs_predicted_figure, curves_figure
+from predictor.ml.evaluation.backtest import BASELINES
+from predictor.models import EvaluationReport, TrainingSession
+from predictor.selectors_web import (
+    default_session,
+    evaluation_session_list,
+    predictions_frame,
+    session_report_list,
+)
+from predictor.views._common import TARGET_UNITS, chart
+
+# The report's split names and the Prediction rows' split names.
+PREDICTION_SPLIT = {
+    "training": "train",
+    "train": "train",
+    "validation": "validation",
+    "test": "test",
+}
+TESTS: tuple[tuple[str, str], ...] = (
+    ("t_test", "Hit rate, one-sided t-test"),
+    ("binomial", "Hit rate, exact binomial test"),
+    ("pesaran_timmermann", "Pesaran-Timmermann (direction)"),
+    ("dm_vs_zero_return", "Diebold-Mariano vs zero return"),
+    ("dm_vs_persistence", "Diebold-Mariano vs persistence"),
+    ("probabilistic_sharpe", "Probabilistic Sharpe ratio"),
+    ("deflated_sharpe", "Deflated Sharpe ratio"),
+)
+STRATEGY_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("Total return", "total_return", "pct"),
+    ("Annualised return", "annualised_return", "pct"),
+    ("Sharpe (annualised)", "sharpe", "num"),
+    ("Sortino (annualised)", "sortino", "num"),
+    ("Max drawdown", "max_drawdown", "pct"),
+    ("Profit factor", "profit_factor", "num"),
+    ("Hit rate (net)", "hit_rate", "pct"),
+    ("Break-even hit rate", "break_even_hit_rate", "pct"),
+    ("Trades", "n_trades", "int"),
+    ("Exposure", "exposure", "pct"),
+)
+
+
+def _fmt(value: Any, kind: str = "num") -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if kind == "pct":
+        percent = value * 100
+        return f"{percent:.2e} %" if abs(percent) >= 1e5 else f"{percent:.2f} %"
+    if kind == "p":
+        return "< 0.0001" if value < 1e-4 else f"{value:.4f}" if value < 0.01 else f"{value:.2f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
+
+
+def _curve_times(report: dict[str, Any], run: dict[str, Any]) -> np.ndarray:
+    """Bar open times of a sampled curve: the split's bars are consecutive from its start."""
+    start = np.datetime64(pd.Timestamp(report["start"]).tz_localize(None), "s")
+    index = np.asarray(run["curve_index"], dtype=np.int64)
+    return start + index * np.timedelta64(int(report["bar_seconds"]), "s")
+
+
+def _runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The model, then the baselines in their canonical order (jsonb keeps no key order)."""
+    baselines = report["baselines"]
+    order = [name for name in BASELINES if name in baselines]
+    order += sorted(set(baselines) - set(order))
+    return {"model": report["strategy"], **{name: baselines[name] for name in order}}
+
+
+def _curves(report: dict[str, Any], key: str) -> dict[str, np.ndarray]:
+    runs = _runs(report)
+    return {
+        name: np.array([np.nan if v is None else v for v in run[key]], dtype=float)
+        for name, run in runs.items()
+        if key == "equity" or name in ("model", "buy_and_hold")
+    }
+
+
+def _strategy_table(report: dict[str, Any]) -> dict[str, Any]:
+    runs = _runs(report)
+    return {
+        "names": [name.replace("_", " ") for name in runs],
+        "rows": [
+            (title, [_fmt(run["stats"].get(field), kind) for run in runs.values()])
+            for title, field, kind in STRATEGY_ROWS
+        ],
+    }
+
+
+def _break_even(report: dict[str, Any]) -> dict[str, Any]:
+    stats, config = report["strategy"]["stats"], report["strategy"]["config"]
+    gross, needed = stats.get("gross_hit_rate"), stats.get("break_even_hit_rate")
+    if not stats.get("n_trades"):
+        sentence = "The strategy made no trades on this split, so there is no hit rate to judge."
+    elif gross is None or needed is None:
+        sentence = "Every trade went the same way, so no break-even hit rate can be computed."
+    else:
+        verdict = "clears" if gross > needed else "does not clear"
+        sentence = (
+            f"Before costs {_fmt(gross, 'pct')} of {stats['n_trades']:,} trades won; with these "
+            f"payoff sizes, {_fmt(needed, 'pct')} is needed to break even after costs "
+            f"(fee {config['fee'] * 100:g} %, slippage {config['slippage'] * 100:g} % per side). "
+            f"The strategy {verdict} it."
+        )
+    return {"gross": _fmt(gross, "pct"), "needed": _fmt(needed, "pct"), "sentence": sentence}
+
+
+def _error_rows(errors: dict[str, Any]) -> list[tuple[str, str, str]]:
+    price, returns = errors.get("price", {}), errors.get("returns", {})
+    return [
+        (title, _fmt(price.get(key)), _fmt(returns.get(key)))
+        for title, key in (
+            ("MAE", "mae"),
+            ("RMSE", "rmse"),
+            ("MAPE %", "mape_pct"),
+            ("Bias", "mean_error"),
+        )
+    ]
+
+
+def _prediction_charts(
+    session: TrainingSession, record: EvaluationReport, title: str
+) -> list[dict[str, Any]]:
+    split = PREDICTION_SPLIT.get(record.split)
+    if split is None:
+        return []
+    frame = predictions_frame(session, splits=[split], step=1)
+    charts = []
+    for symbol in session.symbols:
+        rows = frame[frame["symbol"] == symbol]
+        if rows.empty:
+            continue
+        times = pd.DatetimeIndex(rows["target_time"]).tz_convert(None).to_numpy()
+        figure = actual_vs_predicted_figure(
+            times,
+            rows["actual"].to_numpy(),
+            rows["predicted"].to_numpy(),
+            y_title=TARGET_UNITS.get(session.target, session.target),
+        )
+        charts.append(
+            {
+                "symbol": symbol,
+                "figure": chart(figure),
+                "caption": f"{title} · {symbol}: actual vs predicted (step 1)",
+            }
+        )
+    return charts
+
+
+def _common(session: TrainingSession, record: EvaluationReport) -> dict[str, Any]:
+    """What every kind of report shows: its label, the alarm, notes and the predictions."""
+    report = record.report
+    in_sample = bool(report.get("in_sample", record.split != "test"))
+    title = f"{'In-sample' if in_sample else 'Out-of-sample'} · {record.split}"
+    leakage = report.get("leakage") or {}
+    notes = [*report.get("notes", []), report.get("steps_note")]
+    return {
+        "record": record,
+        "report": report,
+        "title": title,
+        "in_sample": in_sample,
+        "alarm": record.leakage_alarm or bool(leakage.get("flagged")),
+        "alarm_message": leakage.get("message", ""),
+        "notes": [note for note in notes if note],
+        "predictions": _prediction_charts(session, record, title),
+        "direction_text": _fmt((report.get("direction") or {}).get("accuracy"), "pct"),
+        "ic_text": _fmt((report.get("ic") or {}).get("ic")),
+        "rank_ic_text": _fmt((report.get("ic") or {}).get("rank_ic")),
+    }
+
+
+def _strategy_context(report: dict[str, Any]) -> dict[str, Any]:
+    tests = report["tests"]
+    equity_times = _curve_times(report, report["strategy"])
+    equity = curves_figure(equity_times, _curves(report, "equity"), y_title="equity (start = 1)")
+    drawdown = curves_figure(
+        equity_times, _curves(report, "drawdown"), y_title="drawdown", percent=True
+    )
+    return {
+        "kind": "strategy",
+        "equity": chart(equity),
+        "drawdown": chart(drawdown),
+        "tests": [
+            {
+                "title": name,
+                "statistic": _fmt(tests[key].get("statistic")),
+                "p_value": _fmt(tests[key].get("p_value"), "p"),
+                "significant": tests[key].get("significant"),
+                "sentence": tests[key].get("sentence", ""),
+            }
+            for key, name in TESTS
+            if key in tests
+        ],
+        "deflated": {
+            **tests.get("deflated_sharpe", {}),
+            "probability_text": _fmt(tests.get("deflated_sharpe", {}).get("probability"), "pct"),
+        },
+        "break_even": _break_even(report),
+        "strategy": _strategy_table(report),
+        "error_rows": _error_rows(report.get("errors", {})),
+        "theta_text": _fmt(report.get("threshold", {}).get("theta")),
+    }
+
+
+def _classification_context(report: dict[str, Any]) -> dict[str, Any]:
+    metrics = report["classification"]
+    labels = metrics.get("labels", [])
+    return {
+        "kind": "classification",
+        "labels": labels,
+        "confusion": list(zip(labels, metrics.get("confusion", []), strict=False)),
+        "per_class": [
+            (label, _fmt(p, "pct"), _fmt(r, "pct"), support)
+            for label, p, r, support in zip(
+                labels, metrics["precision"], metrics["recall"], metrics["support"], strict=False
+            )
+        ],
+        "accuracy_text": _fmt(metrics.get("accuracy"), "pct"),
+    }
+
+
+def _spa_context(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "spa",
+        "spa_p": _fmt(report.get("p_value"), "p"),
+        "rc_p": _fmt(report.get("reality_check_p_value"), "p"),
+        "statistic": _fmt(report.get("statistic")),
+        "sessions": len(report.get("sessions", [])),
+    }
+
+
+def report_context(session: TrainingSession, record: EvaluationReport) -> dict[str, Any]:
+    """One report's section; its kind follows the keys the stored JSON has."""
+    report = record.report
+    context = _common(session, record)
+    if "strategy" in report and "tests" in report:
+        context.update(_strategy_context(report))
+    elif "classification" in report:
+        context.update(_classification_context(report))
+    elif "reality_check_p_value" in report:
+        context.update(_spa_context(report), title="Across sessions · Reality Check / SPA")
+    else:
+        context["kind"] = "other"
+    return context
+
+
+def evaluation(request: HttpRequest) -> HttpResponse:
+    sessions = evaluation_session_list()
+    form = SessionPickForm(request.GET or None, sessions=sessions)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    session = data.get("session") or default_session(sessions, "n_reports")
+    context: dict[str, Any] = {"form": form, "sessions": sessions, "session": session}
+    if session is not None:
+        context["reports"] = [report_context(session, r) for r in session_report_list(session)]
+    return render(request, "predictor/evaluation.html", context)
