@@ -86,12 +86,13 @@ def _read_arrays(
     table = Candle._meta.db_table
     where = 'market_id = %s AND "interval" = %s'
     params: list[Any] = [market.pk, interval.code]
+    # Adapted as the ORM would: SQLite compares the stored text, not the datetime.
     if start is not None:
         where += " AND open_time >= %s"
-        params.append(start)
+        params.append(connection.ops.adapt_datetimefield_value(start))
     if end is not None:
         where += " AND open_time < %s"
-        params.append(end)
+        params.append(connection.ops.adapt_datetimefield_value(end))
     cols = ", ".join(_FIELDS)
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":

@@ -151,9 +151,13 @@ def session_queue(session: TrainingSession) -> TrainingSession:
     # Commit first: a worker must find the row when the message arrives. By name:
     # tasks import services, never the other way round.
     def send() -> None:
-        result = current_app.send_task(
-            "predictor.tasks.train", args=[str(session.id)], queue="training"
-        )
+        task = current_app.tasks.get("predictor.tasks.train")
+        if task is not None:  # registered: honours CELERY_TASK_ALWAYS_EAGER
+            result = task.apply_async(args=[str(session.id)], queue="training")
+        else:
+            result = current_app.send_task(
+                "predictor.tasks.train", args=[str(session.id)], queue="training"
+            )
         TrainingSession.objects.filter(pk=session.pk).update(celery_task_id=result.id or "")
 
     transaction.on_commit(send)
@@ -193,7 +197,6 @@ def session_retry(session: TrainingSession, *, queue: bool = True) -> TrainingSe
         val_loss=None,
         eta_seconds=None,
         history=[],
-        folds=[],
         manifest={},
         heartbeat=None,
         worker="",
@@ -204,6 +207,13 @@ def session_retry(session: TrainingSession, *, queue: bool = True) -> TrainingSe
     if not updated:
         raise TrainingError(f"session {session.id} changed while retrying; try again")
     session.refresh_from_db()
+    if session.mode == SessionMode.WALK_FORWARD:
+        from predictor.services.walkforward import walk_forward_queue, walk_forward_reset
+
+        session = walk_forward_reset(session)
+        if queue:
+            walk_forward_queue(session)
+        return session
     if queue:
         session_queue(session)
     return session
