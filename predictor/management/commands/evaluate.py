@@ -1,0 +1,133 @@
+"""``evaluate``: score an evaluation session's forecasts per split and store the reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from predictor.management.commands.forecast import session_from_option
+from predictor.services.training import TrainingError
+
+if TYPE_CHECKING:
+    from predictor.ml.evaluation.backtest import Mode
+    from predictor.services.evaluation import EvaluationResult, SplitEvaluation
+
+MODES: dict[str, Mode] = {"overlapping": "overlapping", "non-overlapping": "non_overlapping"}
+
+
+def fraction(text: str) -> float:
+    """A cost per side as a fraction in [0, 1) (0.001 = 0.1 %)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1) (0.001 = 0.1 %)")
+    return value
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate a session on its training (in-sample), validation and test forecasts: errors, "
+        "direction, IC, a costed long/short strategy with θ chosen on validation only, baselines, "
+        "significance tests and the leakage alarm. Forecasts are made first if none are stored."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "-T", "--training-session-id", required=True, help="the evaluation session's id"
+        )
+        parser.add_argument(
+            "--fee", type=fraction, default=0.001, help="fee per side, a fraction (default 0.001)"
+        )
+        parser.add_argument(
+            "--slippage", type=fraction, default=0.0, help="slippage per side (default 0)"
+        )
+        parser.add_argument(
+            "--mode",
+            choices=sorted(MODES),
+            default="non-overlapping",
+            help="holding: one position at a time, or h overlapping sleeves",
+        )
+        parser.add_argument(
+            "--spa",
+            action="store_true",
+            help="also run Hansen's SPA / White's Reality Check across the market's sessions",
+        )
+        parser.add_argument("--reps", type=int, default=1000, help="SPA bootstrap repetitions")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        session = session_from_option(options["training_session_id"])
+        if options["reps"] < 10:
+            raise CommandError(f"--reps: {options['reps']} is too few (at least 10)")
+        # Imported here: the services load Keras, which --help does not need.
+        from predictor.services.evaluation import (
+            EvaluationError,
+            session_evaluate,
+            sessions_reality_check,
+        )
+        from predictor.services.forecasting import ForecastError
+
+        costs = {"fee": options["fee"], "slippage": options["slippage"]}
+        mode = MODES[options["mode"]]
+        try:
+            result = session_evaluate(session, mode=mode, **costs)
+            spa = (
+                sessions_reality_check(session, mode=mode, reps=options["reps"], **costs)
+                if options["spa"]
+                else None
+            )
+        except (EvaluationError, ForecastError, TrainingError, ValueError) as exc:
+            raise CommandError(f"-T/--training-session-id {session.id}: {exc}") from None
+        self._summary(result, spa)
+
+    def _summary(self, result: EvaluationResult, spa: dict[str, Any] | None) -> None:
+        from predictor.ml.evaluation import format_report_table
+
+        out = self.stdout
+        if result.forecast is not None:
+            out.write(
+                f"No forecasts were stored: made {result.forecast.stored} first "
+                f"({result.forecast.future} future points)."
+            )
+        for split in result.splits:
+            out.write("")
+            out.write(
+                format_report_table(split.report)
+                if split.report is not None
+                else _classification_table(split)
+            )
+        out.write("")
+        alarms = [s.split for s in result.splits if s.leakage_alarm]
+        out.write(
+            f"Stored {len(result.splits)} report(s) for session {result.session_id}; "
+            f"n_trials = {result.n_trials} evaluation session(s) on this market."
+        )
+        if alarms:
+            out.write(f"!! Leakage alarm on: {', '.join(alarms)}")
+        if spa is not None:
+            out.write("")
+            out.write(f"Across {len(spa['sessions'])} session(s), {spa['start']} → {spa['end']}:")
+            out.write(f"  {spa['sentence']}")
+            for session_id, why in spa["skipped"].items():
+                out.write(f"  skipped {session_id}: {why}")
+
+
+def _classification_table(split: SplitEvaluation) -> str:
+    data = split.data
+    classes = data["classification"]
+    lines = [
+        f"Evaluation report — {data['label']}",
+        f"{data['start']} → {data['end']} · horizon {data['horizon']} bar(s) · "
+        f"{data['n_forecasts']} forecasts (sell/hold/buy)",
+    ]
+    if split.leakage_alarm:
+        lines.append(f"!! LEAKAGE ALARM: {data['leakage']['message']}")
+    lines.append(f"  accuracy {classes['accuracy']}")
+    lines.append(f"  confusion (rows true, columns predicted): {json.dumps(classes['confusion'])}")
+    lines.append(f"  direction accuracy {data['direction']['accuracy']}, IC {data['ic']['ic']}")
+    lines += [f"  - {note}" for note in data["notes"]]
+    return "\n".join(lines)
