@@ -23,7 +23,10 @@ app.conf.update(
     enable_utc=True,
     task_default_queue="default",
     task_queues=(Queue("default"), Queue("training")),  # type: ignore[no-untyped-call]
-    task_routes={"predictor.tasks.train": {"queue": "training"}},
+    task_routes={
+        "predictor.tasks.train": {"queue": "training"},
+        "predictor.tasks.walk_forward_fold": {"queue": "training"},
+    },
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

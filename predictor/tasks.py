@@ -11,8 +11,10 @@ from typing import Any
 
 from celery import shared_task
 
+from predictor.models import TrainingSession
 from predictor.services.training import session_run, sessions_reap
 from predictor.services.updating import markets_update_tracked
+from predictor.services.walkforward import walk_forward_finish, walk_forward_fold
 
 # --- Market data (issue 3) -------------------------------------------------------------
 
@@ -22,9 +24,15 @@ def update_tracked_markets() -> dict[str, Any]:
     """Bring every tracked market up to date; a market already updating is skipped."""
     results = markets_update_tracked()
     statuses = Counter(result.status for result in results)
+    inserted = sum(result.inserted for result in results)
+    # New candles are the truth for forecasts made earlier: fill those in now.
+    from predictor.services.forecasting import predictions_fill_actuals
+
+    filled = predictions_fill_actuals(None) if inserted else 0
     return {
+        "actuals_filled": filled,
         "updates": len(results),
-        "inserted": sum(result.inserted for result in results),
+        "inserted": inserted,
         "statuses": dict(statuses),
         "problems": [
             f"{r.market} {r.interval}: {r.message}"
@@ -59,3 +67,76 @@ def reap_training_sessions() -> dict[str, Any]:
     """Fail running sessions whose worker stopped sending heartbeats."""
     reaped = sessions_reap()
     return {"reaped": [str(s.pk) for s in reaped]}
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name="predictor.tasks.walk_forward_fold",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def walk_forward_fold_task(self: Any, session_id: str, index: int) -> dict[str, Any]:
+    """Train one walk-forward fold and store its out-of-sample forecasts."""
+    return walk_forward_fold(session_id, index, task_id=self.request.id or "")
+
+
+@shared_task(name="predictor.tasks.walk_forward_finish")  # type: ignore[untyped-decorator]
+def walk_forward_finish_task(session_id: str) -> dict[str, Any]:
+    """After all folds: evaluate the stitched forecasts, or record why not."""
+    session = walk_forward_finish(session_id)
+    return {"session": str(session.pk), "status": session.status, "error": session.error[:500]}
+
+
+# --- Forecasts and evaluation (issue 5) ----------------------------------------------------
+
+
+@shared_task(name="predictor.tasks.forecast_session")  # type: ignore[untyped-decorator]
+def forecast_session(session_id: str) -> dict[str, Any]:
+    """Forecast the windows of a session not yet predicted (past the last candle included)."""
+    from predictor.services.forecasting import session_forecast  # Keras: only where it runs
+
+    result = session_forecast(TrainingSession.objects.get(pk=session_id))
+    return {
+        "session": session_id,
+        "stored": result.stored,
+        "future": result.future,
+        "actuals_filled": result.actuals_filled,
+    }
+
+
+@shared_task(name="predictor.tasks.fill_actuals")  # type: ignore[untyped-decorator]
+def fill_actuals() -> dict[str, Any]:
+    """Fill the realised values of forecasts whose target candle has arrived."""
+    from predictor.services.forecasting import predictions_fill_actuals
+
+    return {"filled": predictions_fill_actuals(None)}
+
+
+@shared_task(name="predictor.tasks.evaluate_session")  # type: ignore[untyped-decorator]
+def evaluate_session(
+    session_id: str, fee: float = 0.001, slippage: float = 0.0, mode: str = "non_overlapping"
+) -> dict[str, Any]:
+    """Store the session's evaluation reports, one per split."""
+    from predictor.services.evaluation import session_evaluate
+
+    result = session_evaluate(
+        TrainingSession.objects.get(pk=session_id),
+        fee=fee,
+        slippage=slippage,
+        mode=mode,  # type: ignore[arg-type]
+    )
+    return {
+        "session": session_id,
+        "n_trials": result.n_trials,
+        "splits": [s.split for s in result.splits],
+        "leakage_alarm": any(s.leakage_alarm for s in result.splits),
+    }
+
+
+@shared_task(name="predictor.tasks.reality_check")  # type: ignore[untyped-decorator]
+def reality_check(session_id: str, reps: int = 1000) -> dict[str, Any]:
+    """Hansen's SPA / White's Reality Check across the market's evaluation sessions (slow)."""
+    from predictor.services.evaluation import sessions_reality_check
+
+    sessions_reality_check(TrainingSession.objects.get(pk=session_id), reps=reps)
+    return {"session": session_id}

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from predictor.ml.arrays import IndexArray
+IndexArray = npt.NDArray[np.int64]  # as predictor.ml.arrays, without importing Keras
 
 
 @dataclass(frozen=True)

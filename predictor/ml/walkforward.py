@@ -16,8 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from predictor.ml.arrays import IndexArray
-from predictor.ml.splits import Part, Split
+from predictor.ml.splits import IndexArray, Part, Split
 
 Scheme = Literal["expanding", "sliding"]
 

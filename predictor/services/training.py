@@ -151,13 +151,9 @@ def session_queue(session: TrainingSession) -> TrainingSession:
     # Commit first: a worker must find the row when the message arrives. By name:
     # tasks import services, never the other way round.
     def send() -> None:
-        task = current_app.tasks.get("predictor.tasks.train")
-        if task is not None:  # registered: honours CELERY_TASK_ALWAYS_EAGER
-            result = task.apply_async(args=[str(session.id)], queue="training")
-        else:
-            result = current_app.send_task(
-                "predictor.tasks.train", args=[str(session.id)], queue="training"
-            )
+        # Registered by the app's ready(); apply_async honours CELERY_TASK_ALWAYS_EAGER.
+        task = current_app.tasks["predictor.tasks.train"]
+        result = task.apply_async(args=[str(session.id)], queue="training")
         TrainingSession.objects.filter(pk=session.pk).update(celery_task_id=result.id or "")
 
     transaction.on_commit(send)

@@ -7,14 +7,24 @@ else :class:`TrainConfig`'s defaults (the original tool's).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from predictor.management.flags import (
+    choice,
+    fraction,
+    interval,
+    name_list,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    session_id,
+    str_to_bool,
+    when,
+)
 from predictor.ml.config import (
     ACTIVATIONS,
     ARCHS,
@@ -25,8 +35,7 @@ from predictor.ml.config import (
     ConfigError,
     TrainConfig,
 )
-from predictor.ml.intervals import IntervalError, parse_interval
-from predictor.models import SessionStatus, TrainingSession
+from predictor.models import SessionMode, SessionStatus, TrainingSession
 from predictor.services.training import (
     TrainingError,
     session_cancel,
@@ -83,107 +92,6 @@ FIXED_ON_CONTINUE = (
     "batch_norm",
     "activation",
 )
-
-
-def str_to_bool(text: str) -> bool:
-    """``-V false`` means false (the original's ``type=bool`` made every value true)."""
-    value = text.strip().lower()
-    if value in ("1", "true", "t", "yes", "y", "on"):
-        return True
-    if value in ("0", "false", "f", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
-
-
-def fraction(text: str) -> float:
-    """``0.8`` or ``80%``; the original took ``-D`` as an int and rejected 0.25."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction like 0.25 or 25%") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1 (or 0% and 100%)")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
-
-
-def when(text: str) -> datetime:
-    """ISO date or date-time; a time without a zone is UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or time (e.g. 2024-01-31 or 2024-01-31T12:00)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def interval(text: str) -> str:
-    try:
-        return parse_interval(text).code
-    except IntervalError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def session_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (a UUID)") from None
-
-
-def name_list(choices: tuple[str, ...] | None = None, upper: bool = False) -> Any:
-    def parse(text: str) -> tuple[str, ...]:
-        items = tuple(i.strip() for i in text.split(",") if i.strip())
-        items = tuple(i.upper() for i in items) if upper else tuple(i.lower() for i in items)
-        if not items:
-            raise argparse.ArgumentTypeError("give at least one name")
-        bad = [i for i in items if choices is not None and i not in choices]
-        if bad:
-            raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(choices or ())}")
-        return items
-
-    return parse
-
-
-def choice(choices: tuple[str, ...]) -> Any:
-    def parse(text: str) -> str:
-        value = text.strip().lower()
-        if value not in choices:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
-        return value
-
-    return parse
 
 
 class Command(BaseCommand):
@@ -378,6 +286,25 @@ class Command(BaseCommand):
         )
         run.add_argument("--cancel", type=session_id, help="cancel this queued or running session")
 
+        walk = parser.add_argument_group("walk-forward (out-of-sample retraining)")
+        walk.add_argument(
+            "--walk-forward",
+            action="store_true",
+            help="retrain every --step bars and forecast each next block out of sample",
+        )
+        walk.add_argument("--step", type=positive_int, help="bars per block (retrain interval)")
+        walk.add_argument(
+            "--min-train", type=positive_int, help="bars of samples before the first block"
+        )
+        walk.add_argument(
+            "--scheme",
+            type=choice(("expanding", "sliding")),
+            default="expanding",
+            help="expanding (all past data, default) or sliding (the last --train-size bars)",
+        )
+        walk.add_argument("--train-size", type=positive_int, help="sliding: bars to train on")
+        walk.add_argument("--max-folds", type=positive_int, help="keep only the latest folds")
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["cancel"]:
             session = self._session(options["cancel"], "--cancel")
@@ -397,6 +324,8 @@ class Command(BaseCommand):
                 session = session_retry(session, queue=options["run_async"])
             except TrainingError as exc:
                 raise CommandError(f"--retry: {exc}") from exc
+        elif options["walk_forward"]:
+            session = self._create_walk_forward(options)
         else:
             session = self._create(options)
         if options["run_async"]:
@@ -405,7 +334,10 @@ class Command(BaseCommand):
                 f"Follow it on /training/{session.id}/ or cancel with --cancel {session.id}."
             )
             return
-        self._run(session, verbosity=options["verbosity"])
+        if session.mode == SessionMode.WALK_FORWARD:
+            self._run_walk_forward(session)
+        else:
+            self._run(session, verbosity=options["verbosity"])
 
     def _session(self, pk: uuid.UUID, flag: str) -> TrainingSession:
         try:
@@ -528,4 +460,60 @@ class Command(BaseCommand):
                 if session.status == SessionStatus.SUCCEEDED
                 else ""
             )
+        )
+
+    def _create_walk_forward(self, options: dict[str, Any]) -> TrainingSession:
+        from predictor.services.walkforward import walk_forward_create, walk_forward_queue
+
+        if options["existing"]:
+            raise CommandError("-X/--existing-id: a walk-forward session retrains from scratch")
+        for flag in ("step", "min_train"):
+            if options[flag] is None:
+                raise CommandError(f"--{flag.replace('_', '-')}: walk-forward needs it (bars)")
+        if options["scheme"] == "sliding" and options["train_size"] is None:
+            raise CommandError("--train-size: a sliding window needs its length in bars")
+        symbols = list(options["markets"] or [options["symbol"] or "BTCUSD"])
+        config = self.config_from_options({**options, "evaluation": True}, None, symbols)
+        try:
+            session = walk_forward_create(
+                config,
+                symbols=symbols,
+                exchange=options["exchange"],
+                start=options["start"],
+                end=options["end"],
+                step=options["step"],
+                min_train=options["min_train"],
+                scheme=options["scheme"],
+                train_size=options["train_size"],
+                max_folds=options["max_folds"],
+            )
+        except TrainingError as exc:
+            raise CommandError(f"--walk-forward: {exc}") from exc
+        if options["run_async"]:
+            walk_forward_queue(session)
+        return session
+
+    def _run_walk_forward(self, session: TrainingSession) -> None:
+        from predictor.services.walkforward import walk_forward_run
+
+        self.stdout.write(
+            f"Walk-forward session {session.id}: {len(session.folds)} folds of "
+            f"{session.split['walk_forward']['step']} bars ({session.split['walk_forward']['scheme']})"
+        )
+
+        def on_fold(done: int, total: int, result: dict[str, Any]) -> None:
+            self.stdout.write(
+                f"  fold {done}/{total}: {result['status']}"
+                + (f", {result['predictions']} forecasts" if "predictions" in result else "")
+                + (f" ({result['error']})" if result.get("error") else "")
+            )
+
+        session = walk_forward_run(session.pk, on_fold=on_fold)
+        if session.status != SessionStatus.SUCCEEDED:
+            raise CommandError(
+                f"walk-forward session {session.id} {session.status}: {session.error}"
+            )
+        self.stdout.write(
+            self.style.SUCCESS(f"Session {session.id} succeeded")
+            + f"; report: python manage.py evaluate -T {session.id}"
         )
