@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from predictor.ml.arrays import align_markets
+from predictor.ml.arrays import DEFAULT_SYMBOL, align_markets
 from predictor.ml.baselines import baseline_from_dict
 from predictor.ml.config import TrainConfig
 from predictor.ml.features import build_features
@@ -217,7 +217,12 @@ def latest_window(
     bundle: TrainedBundle, frames: pd.DataFrame | dict[str, pd.DataFrame]
 ) -> tuple[pd.Timestamp, npt.NDArray[np.float32]]:
     """The newest complete raw window ``[W, channels]`` and the time of its last candle."""
-    if isinstance(frames, dict) and bundle.config.markets:
+    if isinstance(frames, dict) and len(frames) == 1 and all(
+        c.startswith(f"{DEFAULT_SYMBOL}:") for c in bundle.channel_names
+    ):
+        # Trained on one market passed as a bare frame: its channels carry no symbol.
+        frames = next(iter(frames.values()))
+    elif isinstance(frames, dict) and bundle.config.markets:
         frames = {m: frames[m] for m in bundle.config.markets}
     market = align_markets(frames, bundle.config.interval)
     feats = build_features(market, bundle.config.features)

@@ -121,3 +121,12 @@ def test_forecaster_forecasts_the_latest_window_like_batch_prediction(
     assert one.shape == (1,)
     np.testing.assert_allclose(one, bundle.predict(window[None])[0], rtol=1e-6)
     assert abs(one[0] / frame["close"].iloc[-1] - 1) < 0.5  # a price, not a scaled number
+
+
+def test_latest_window_takes_a_one_market_mapping_like_a_bare_frame(
+    bundle: TrainedBundle,
+) -> None:
+    frame: pd.DataFrame = make_frame(300, seed=9)
+    _, bare = latest_window(bundle, frame)
+    _, mapped = latest_window(bundle, {"BTCUSDT": frame})
+    np.testing.assert_array_equal(bare, mapped)
