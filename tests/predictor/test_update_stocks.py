@@ -385,6 +385,7 @@ def test_update_task_returns_a_small_json_summary(fake, spot):
     )
     outcome = update_tracked_markets.apply().get()
     assert json.loads(json.dumps(outcome)) == {
+        "actuals_filled": 0,  # no forecasts waiting for these candles
         "updates": 1,
         "inserted": 99,
         "statuses": {"updated": 1},
