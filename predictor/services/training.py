@@ -273,7 +273,8 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self._done.set()
-        self.join(timeout=self.interval + 5)
+        if self.is_alive():
+            self.join(timeout=self.interval + 5)
 
 
 def session_frames(
@@ -394,6 +395,8 @@ def _train(
         continue_from=continue_from,
         callbacks=callbacks,
     )
+    # Training is over: no more cancel polling, and the final writes need no lock contention.
+    heartbeat.stop()
     fit = bundle.fit
     prep = bundle.prepared
     samples = (
