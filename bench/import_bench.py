@@ -1,21 +1,35 @@
 """Import speed on PostgreSQL against a raw COPY of the same rows, in one run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/import_bench.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/co_importbench \\
+        .venv/bin/python bench/import_bench.py [--repeat 3] [--composite-key]
 
 Imports the 130,708-row Binance BTCUSDT 1m file and every owlacar-dotcom__isda 1m
-month (≈1.88M rows) from ../shared/data into a scratch database through the real
-``import_stocks`` service (parse, validate, COPY to staging, merge into the
-indexed candle table), then COPYs the same rows, as CSV prepared beforehand
-(not timed), into (a) a bare table with no index and (b) a table with the same
-columns and the same unique key. Prints rows/s and the ratios.
+month (≈1.88M rows) from ../shared/data through the real ``import_stocks``
+service (parse, validate, write into the indexed candle table, one transaction
+per file), and COPYs the same rows, as CSV prepared beforehand (not timed),
+into (a) a bare table with no index and (b) a table with the same columns and
+the same unique key. The three are interleaved file by file (the order rotating),
+so that the load of a shared machine, which swings within seconds, weighs on
+all three alike. Also times parsing the files alone, the floor of the import's
+client side. Prints rows/s and the ratios per round, then the medians.
+
+``--composite-key`` measures the import into a candle table keyed by
+(market, interval, open_time) with no id column: a migration not made yet.
+
+The database named in DATABASE_URL is dropped and created afresh (``postgres``
+or none: ``cryptooracle_bench``). Every round starts from empty tables after a
+CHECKPOINT.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,22 +37,34 @@ import psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
-BENCH_DB = "cryptooracle_bench"
+DEFAULT_DB = "cryptooracle_bench"
+KINDS = ("import_stocks", "bare", "keyed")
 
 
 def scratch_database() -> str:
     url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     parts = urlsplit(url)
+    name = parts.path.strip("/") or "postgres"
+    name = DEFAULT_DB if name == "postgres" else name
     admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        cur.execute(f"CREATE DATABASE {BENCH_DB}")
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
     admin.close()
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument(
+        "--composite-key",
+        action="store_true",
+        help="experiment: in the scratch database only, make (market, interval, open_time) the "
+        "candle table's primary key instead of id, to measure what that migration would gain",
+    )
+    args = parser.parse_args()
     files = [DATA / "Filimonov-Eremeyka__freqtrade" / "BTCUSDT_1m.csv.gz"]
     files += sorted((DATA / "owlacar-dotcom__isda").glob("*-1m-*.csv.gz"))
     missing = [f for f in files if not f.exists()]
@@ -50,29 +76,62 @@ def main() -> None:
     import django
 
     django.setup()
+    prepare(composite_key=args.composite_key)
+    texts, parse_seconds = csv_texts(files)
+    rows = sum(text.count("\n") for text in texts)
+    print(f"files: {len(files)}, rows: {rows:,}; parsing alone: {rate(rows, parse_seconds)}")
+    rounds = []
+    for n in range(1, args.repeat + 1):
+        rounds.append(timed_round(files, texts, rows))
+        report(f"round {n}", rows, rounds[-1])
+    if len(rounds) > 1:
+        medians = {k: statistics.median(r[k] for r in rounds) for k in KINDS}
+        report("median", rows, medians)
+        ratios = [r["bare"] / r["import_stocks"] for r in rounds]
+        keyed = [r["keyed"] / r["import_stocks"] for r in rounds]
+        print(
+            f"median of the rounds' ratios: {statistics.median(ratios):.2f} bare, "
+            f"{statistics.median(keyed):.2f} keyed (range {min(ratios):.2f}–{max(ratios):.2f} bare)"
+        )
+
+
+def prepare(*, composite_key: bool) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from predictor.ml.csvformats import CandleReader, Source, detect_layout
-    from predictor.services.importing import stocks_import
-
     call_command("migrate", verbosity=0)
+    connection.set_autocommit(True)
+    with connection.cursor() as cur:
+        # As the import does per file: 45 COPYs must not each wait for a WAL flush.
+        cur.execute("SET synchronous_commit TO OFF")
+        if composite_key:
+            cur.execute(
+                "ALTER TABLE predictor_candle DROP COLUMN id, "
+                "DROP CONSTRAINT candle_market_interval_time_uniq, "
+                'ADD PRIMARY KEY (market_id, "interval", open_time)'
+            )
+            print("experiment: candle primary key (market_id, interval, open_time), no id")
+        for name, key in (("bare", ""), ("keyed", ", UNIQUE (market, iv, ts)")):
+            cur.execute(
+                f"CREATE TABLE raw_{name} (market text, iv text, ts bigint, open float8, "
+                f"high float8, low float8, close float8, volume float8{key})"
+            )
 
+
+def csv_texts(files: list[Path]) -> tuple[list[str], float]:
+    """Each file's rows as COPY-ready CSV, and the seconds that parsing the files took."""
+    from predictor.ml.csvformats import CandleReader, Source, detect_layout
+
+    parsed = []
     started = time.perf_counter()
-    first = stocks_import(files[:1], exchange="binance")
-    rest = stocks_import(files[1:])
-    ours = time.perf_counter() - started
-    results = first + rest
-    failed = [r.error for r in results if r.error]
-    if failed:
-        sys.exit(f"import failed: {failed[0]}")
-    rows = sum(r.result.rows for r in results if r.result)
-
-    # The same rows as COPY-ready CSV text, prepared outside the timing.
-    buffer = io.StringIO()
     for path in files:
         source = Source(path)
-        for chunk in CandleReader(source, detect_layout(source)).chunks():
+        parsed.append((path, list(CandleReader(source, detect_layout(source)).chunks())))
+    seconds = time.perf_counter() - started
+    texts = []
+    for path, chunks in parsed:
+        buffer = io.StringIO()
+        for chunk in chunks:
             for t, o, h, lo, c, v in zip(
                 chunk.open_time.tolist(),
                 chunk.open.tolist(),
@@ -83,25 +142,59 @@ def main() -> None:
                 strict=True,
             ):
                 buffer.write(f"{path.name[:12]},1m,{t},{o!r},{h!r},{lo!r},{c!r},{v!r}\n")
-    text = buffer.getvalue()
-    timings = {}
+        texts.append(buffer.getvalue())
+    return texts, seconds
+
+
+def timed_round(files: list[Path], texts: list[str], expected_rows: int) -> dict[str, float]:
+    from django.db import connection
+
+    from predictor.services.importing import stocks_import
+
     with connection.cursor() as cur:
-        for name, key in (("bare", ""), ("keyed", ", UNIQUE (market, iv, ts)")):
-            cur.execute(
-                f"CREATE TABLE raw_{name} (market text, iv text, ts bigint, open float8, high float8, "
-                f"low float8, close float8, volume float8{key})"
-            )
-            connection.commit() if not connection.get_autocommit() else None
-            t0 = time.perf_counter()
-            cur.copy_expert(f"COPY raw_{name} FROM STDIN WITH (FORMAT csv)", io.StringIO(text))
-            timings[name] = time.perf_counter() - t0
-    print(f"files: {len(files)}, rows: {rows:,}")
-    print(f"import_stocks (parse+validate+stage+merge): {ours:.2f} s = {rows / ours:,.0f} rows/s")
-    for name, seconds in timings.items():
-        print(
-            f"raw COPY into {name} table: {seconds:.2f} s = {rows / seconds:,.0f} rows/s; "
-            f"import_stocks / raw COPY = {seconds / ours:.2f}"
-        )
+        cur.execute("TRUNCATE predictor_candle, predictor_market, raw_bare, raw_keyed CASCADE")
+        cur.execute("CHECKPOINT")
+    seconds = dict.fromkeys(KINDS, 0.0)
+    read = 0
+
+    def import_file(i: int) -> None:
+        nonlocal read
+        (result,) = stocks_import([files[i]], exchange="binance" if i == 0 else None)
+        if result.error or result.result is None:
+            sys.exit(f"import failed: {result.error}")
+        read += result.result.rows
+
+    def copy(name: str, i: int) -> None:
+        with connection.cursor() as cur:
+            cur.copy_expert(f"COPY raw_{name} FROM STDIN WITH (FORMAT csv)", io.StringIO(texts[i]))
+
+    steps: dict[str, Callable[[int], None]] = {
+        "import_stocks": import_file,
+        "bare": lambda i: copy("bare", i),
+        "keyed": lambda i: copy("keyed", i),
+    }
+    for i in range(len(files)):
+        for kind in KINDS[i % 3 :] + KINDS[: i % 3]:
+            started = time.perf_counter()
+            steps[kind](i)
+            seconds[kind] += time.perf_counter() - started
+    if read != expected_rows:
+        sys.exit(f"import read {read:,} rows, expected {expected_rows:,}")
+    return seconds
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{seconds:.2f} s = {rows / seconds:,.0f} rows/s"
+
+
+def report(label: str, rows: int, t: dict[str, float]) -> None:
+    ours = t["import_stocks"]
+    print(
+        f"{label}: import_stocks {rate(rows, ours)}; raw COPY bare {rate(rows, t['bare'])}, "
+        f"keyed {rate(rows, t['keyed'])}; import_stocks / raw COPY = "
+        f"{t['bare'] / ours:.2f} bare, {t['keyed'] / ours:.2f} keyed",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -1,17 +1,20 @@
 """The one write path for candles: validated, idempotent, fast, all-or-nothing.
 
 Every source — CSV import, exchange APIs — hands :func:`candles_upsert` a stream
-of :class:`CandleChunk`. Rows go to a temporary staging table (PostgreSQL: binary
-``COPY``; SQLite: large ``executemany`` batches), are checked there as a whole
-(grid, duplicates, conflicts with stored candles), then merged into the candle
-table with ``INSERT … ON CONFLICT DO NOTHING`` (or an ``UPDATE`` first with
-``replace=True``). It all happens in one transaction: a bad row anywhere means
-nothing of the batch is written.
+of :class:`CandleChunk`. A chunk that continues the stream in time order, over a
+time range where no candle of the market is stored, goes straight into the
+candle table (PostgreSQL: binary ``COPY``; SQLite: ``executemany``). Any other
+chunk goes to a temporary staging table, where the rows are checked as a whole
+(grid, duplicates, conflicts with stored candles) and then merged into the
+candle table with ``INSERT … ON CONFLICT DO NOTHING`` (or an ``UPDATE`` first
+with ``replace=True``). Should the stream turn out not to be in order, the rows
+written straight in move to the stage first, so that a time repeated anywhere in
+the stream is checked the same way. It all happens in one transaction: a bad row
+anywhere means nothing of the batch is written.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,14 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from predictor.ml.candles import CandleChunk, CandleInputError
 from predictor.ml.intervals import Interval
 from predictor.models import Candle, Market
-
-STAGE = "candle_stage"
-_IV = '"interval"'  # a keyword in PostgreSQL: always quoted
-_FIELDS = ("open", "high", "low", "close", "volume")
-_PG_ROW = np.dtype(
-    [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_line", ">i4"), ("line", ">i8")]
-    + [item for f in _FIELDS for item in ((f"l_{f}", ">i4"), (f, ">f8"))]
-)
+from predictor.services.candle_copy import FIELDS, IV, STAGE, Direct, Stage, time_sql, utc
 
 
 class CandleDataError(CandleInputError):
@@ -60,10 +56,6 @@ class UpsertResult:
     largest_gap_seconds: int
     missing_bars: int
     conflict_examples: tuple[Conflict, ...] = ()
-
-
-def _utc(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(int(seconds), tz=UTC)
 
 
 @dataclass
@@ -100,6 +92,11 @@ class _Scan:
             self._gaps(np.abs(steps))
         self.last = int(times[-1])
 
+    @property
+    def rising(self) -> bool:
+        """Everything so far came in strictly increasing time order."""
+        return self.ordered and self.direction >= 0
+
     def _gaps(self, steps: np.ndarray) -> None:
         big = steps[steps > self.interval.seconds]
         if big.size:
@@ -128,19 +125,20 @@ def candles_upsert(
             # crash costs a re-run, never consistency, and saves a WAL flush wait.
             with connection.cursor() as cur:
                 cur.execute("SET LOCAL synchronous_commit TO OFF")
-        stage = _Stage()
+        stage, direct = Stage(), Direct(market, interval)
         for chunk in chunks:
             if not len(chunk):
                 continue
             _check_chunk(chunk, interval, source)
             scan.add(chunk.open_time)
-            stage.write(chunk)
+            if not (scan.rising and direct.write(chunk)):
+                stage.write(chunk)
             if progress is not None:
                 progress(len(chunk))
         if scan.rows == 0:
             result = UpsertResult(0, 0, 0, 0, 0, None, None, 0, 0, 0)
         else:
-            result = _merge(stage, market, interval, scan, replace, source)
+            result = _merge(stage, direct, scan, replace, source)
         stage.drop()
     return result
 
@@ -153,61 +151,13 @@ def _check_chunk(chunk: CandleChunk, interval: Interval, source: str) -> None:
     off = ~interval.on_grid(chunk.open_time)
     if off.any():
         row = int(np.argmax(off))
-        when = _utc(int(chunk.open_time[row]))
+        when = utc(int(chunk.open_time[row]))
         raise CandleDataError(
             source,
             f"open time {when:%Y-%m-%d %H:%M:%S} is off the {interval} grid",
             line=int(chunk.line[row]),
             field="time",
         )
-
-
-class _Stage:
-    """A temporary table holding one batch until it is checked and merged."""
-
-    def __init__(self) -> None:
-        self.postgres = connection.vendor == "postgresql"
-        self.time_sql = "to_timestamp(s.ts)" if self.postgres else "datetime(s.ts, 'unixepoch')"
-        with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
-            cur.execute(
-                f"CREATE TEMPORARY TABLE {STAGE} (ts bigint NOT NULL, line bigint NOT NULL, "
-                + ", ".join(f"{f} double precision NOT NULL" for f in _FIELDS)
-                + ")"
-            )
-
-    def write(self, chunk: CandleChunk) -> None:
-        if self.postgres:
-            self._copy(chunk)
-        else:
-            rows = zip(
-                chunk.open_time.tolist(),
-                chunk.line.tolist(),
-                *(getattr(chunk, f).tolist() for f in _FIELDS),
-                strict=True,
-            )
-            with connection.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s, %s)", list(rows)
-                )
-
-    def _copy(self, chunk: CandleChunk) -> None:
-        """Binary COPY: the rows are laid out by numpy, no per-row Python."""
-        rows = np.empty(len(chunk), dtype=_PG_ROW)
-        rows["n"] = 7
-        rows["l_ts"] = rows["l_line"] = 8
-        rows["ts"] = chunk.open_time
-        rows["line"] = chunk.line
-        for f in _FIELDS:
-            rows[f"l_{f}"] = 8
-            rows[f] = getattr(chunk, f)
-        payload = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff"
-        with connection.cursor() as cur:
-            cur.copy_expert(f"COPY {STAGE} FROM STDIN WITH (FORMAT binary)", io.BytesIO(payload))
-
-    def drop(self) -> None:
-        with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE {STAGE}")
 
 
 def _fetch(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -222,9 +172,9 @@ def _execute(sql: str, params: list[Any]) -> int:
         return int(cur.rowcount)
 
 
-def _dedupe_stage(scan: _Scan, source: str) -> int:
+def _dedupe_stage(source: str) -> int:
     """Same time twice: identical rows collapse, different ones are an error."""
-    differs = " OR ".join(f"MIN({f}) <> MAX({f})" for f in _FIELDS)
+    differs = " OR ".join(f"MIN({f}) <> MAX({f})" for f in FIELDS)
     rows = _fetch(
         f"SELECT ts, MIN(line), MAX(line), COUNT(*), CASE WHEN {differs} THEN 1 ELSE 0 END "
         f"FROM {STAGE} GROUP BY ts HAVING COUNT(*) > 1 ORDER BY MIN(line)"
@@ -233,7 +183,7 @@ def _dedupe_stage(scan: _Scan, source: str) -> int:
         if conflicting:
             raise CandleDataError(
                 source,
-                f"{_utc(int(ts)):%Y-%m-%d %H:%M:%S} appears again with different values "
+                f"{utc(int(ts)):%Y-%m-%d %H:%M:%S} appears again with different values "
                 f"(first on line {first})",
                 line=int(second),
                 field="time",
@@ -255,64 +205,79 @@ def _stage_gaps(scan: _Scan) -> None:
     scan.gaps, scan.largest_gap, scan.missing = int(count), int(largest), int(missing)
 
 
-def _merge(
-    stage: _Stage, market: Market, interval: Interval, scan: _Scan, replace: bool, source: str
-) -> UpsertResult:
+@dataclass
+class _Merged:
+    inserted: int = 0
+    stored_identical: int = 0
+    conflicts: int = 0
+    replaced: int = 0
+    examples: tuple[Conflict, ...] = ()
+
+
+def _merge(stage: Stage, direct: Direct, scan: _Scan, replace: bool, source: str) -> UpsertResult:
     in_file_duplicates = 0
     if not scan.ordered:
-        in_file_duplicates = _dedupe_stage(scan, source)
+        # A time may repeat anywhere in the stream: every row must be in the stage.
+        direct.move_to(stage)
+        in_file_duplicates = _dedupe_stage(source)
         _stage_gaps(scan)
-    table = Candle._meta.db_table
-    key: list[Any] = [market.pk, interval.code]
-    join = (
-        f"FROM {STAGE} s JOIN {table} c ON c.market_id = %s AND c.{_IV} = %s "
-        f"AND c.open_time = {stage.time_sql}"
+    # In an ordered stream every time is new to it, so the rows written straight in
+    # cannot meet the staged ones; the stream's own gaps were counted on the way.
+    merged = _merge_stage(stage, direct.key, replace) if stage.rows else _Merged()
+    return UpsertResult(
+        rows=scan.rows,
+        inserted=direct.rows + merged.inserted,
+        duplicates=in_file_duplicates + merged.stored_identical,
+        conflicts=merged.conflicts,
+        replaced=merged.replaced,
+        first_open_time=utc(scan.first_ts),
+        last_open_time=utc(scan.last_ts),
+        gap_count=scan.gaps,
+        largest_gap_seconds=scan.largest_gap,
+        missing_bars=scan.missing,
+        conflict_examples=merged.examples,
     )
-    differs = " OR ".join(f"c.{f} <> s.{f}" for f in _FIELDS)
-    stored_identical = conflicts = replaced = 0
-    examples: tuple[Conflict, ...] = ()
+
+
+def _merge_stage(stage: Stage, key: list[Any], replace: bool) -> _Merged:
+    table = Candle._meta.db_table
+    join = (
+        f"FROM {STAGE} s JOIN {table} c ON c.market_id = %s AND c.{IV} = %s "
+        f"AND c.open_time = {time_sql('s.ts')}"
+    )
+    differs = " OR ".join(f"c.{f} <> s.{f}" for f in FIELDS)
+    merged = _Merged()
     overlaps = Candle.objects.filter(
-        market=market,
-        interval=interval.code,
-        open_time__range=(_utc(scan.first_ts), _utc(scan.last_ts)),
+        market_id=key[0],
+        interval=key[1],
+        open_time__range=(utc(stage.first_ts), utc(stage.last_ts)),
     ).exists()
     if overlaps:
         ((matched, conflicts),) = _fetch(
             f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN {differs} THEN 1 ELSE 0 END), 0) {join}", key
         )
-        stored_identical = int(matched) - int(conflicts)
-        conflicts = int(conflicts)
-        if conflicts:
-            examples = _conflict_examples(join, differs, key)
-        if conflicts and replace:
-            replaced = _replace(table, stage, differs, key)
-    inserted = _insert(table, stage, key, maybe_conflicting=overlaps)
-    return UpsertResult(
-        rows=scan.rows,
-        inserted=inserted,
-        duplicates=in_file_duplicates + stored_identical,
-        conflicts=conflicts,
-        replaced=replaced,
-        first_open_time=_utc(scan.first_ts),
-        last_open_time=_utc(scan.last_ts),
-        gap_count=scan.gaps,
-        largest_gap_seconds=scan.largest_gap,
-        missing_bars=scan.missing,
-        conflict_examples=examples,
-    )
+        merged.conflicts = int(conflicts)
+        merged.stored_identical = int(matched) - merged.conflicts
+        if merged.conflicts:
+            merged.examples = _conflict_examples(join, differs, key)
+        if merged.conflicts and replace:
+            merged.replaced = _replace(table, differs, key)
+    merged.inserted = _insert(table, key, maybe_conflicting=overlaps)
+    return merged
 
 
-def _insert(table: str, stage: _Stage, key: list[Any], *, maybe_conflicting: bool) -> int:
+def _insert(table: str, key: list[Any], *, maybe_conflicting: bool) -> int:
     """Merge the stage into the candle table; returns the rows inserted.
 
-    When no stored candle falls in the batch's time range (a first import, or
+    When no stored candle falls in the stage's time range (a first import, or
     new data after the last candle) a plain INSERT is enough and ~40 % faster
     than ON CONFLICT's speculative insertion; a concurrent writer that slipped
     in between is caught by the unique index and handled by the slow path.
     """
     insert = (
-        f"INSERT INTO {table} (market_id, {_IV}, open_time, {', '.join(_FIELDS)}) "
-        f"SELECT %s, %s, {stage.time_sql}, {', '.join('s.' + f for f in _FIELDS)} FROM {STAGE} s "
+        f"INSERT INTO {table} (market_id, {IV}, open_time, {', '.join(FIELDS)}) "
+        f"SELECT %s, %s, {time_sql('s.ts')}, {', '.join('s.' + f for f in FIELDS)} "
+        f"FROM {STAGE} s "
         # "WHERE 1 = 1": SQLite would otherwise read ON CONFLICT as a join's ON.
         "WHERE 1 = 1 ORDER BY s.ts"
     )
@@ -322,11 +287,11 @@ def _insert(table: str, stage: _Stage, key: list[Any], *, maybe_conflicting: boo
                 return _execute(insert, key)
         except IntegrityError:
             pass
-    return _execute(f"{insert} ON CONFLICT (market_id, {_IV}, open_time) DO NOTHING", key)
+    return _execute(f"{insert} ON CONFLICT (market_id, {IV}, open_time) DO NOTHING", key)
 
 
 def _conflict_examples(join: str, differs: str, key: list[Any]) -> tuple[Conflict, ...]:
-    cols = ", ".join(f"c.{f}" for f in _FIELDS) + ", " + ", ".join(f"s.{f}" for f in _FIELDS)
+    cols = ", ".join(f"c.{f}" for f in FIELDS) + ", " + ", ".join(f"s.{f}" for f in FIELDS)
     rows = _fetch(
         f"SELECT s.ts, s.line, {cols} {join} WHERE {differs} ORDER BY s.line LIMIT 5", key
     )
@@ -341,12 +306,11 @@ def _conflict_examples(join: str, differs: str, key: list[Any]) -> tuple[Conflic
     )
 
 
-def _replace(table: str, stage: _Stage, differs: str, key: list[Any]) -> int:
-    assignments = ", ".join(f"{f} = s.{f}" for f in _FIELDS)
-    target_time = stage.time_sql
+def _replace(table: str, differs: str, key: list[Any]) -> int:
+    assignments = ", ".join(f"{f} = s.{f}" for f in FIELDS)
     return _execute(
         f"UPDATE {table} AS c SET {assignments} FROM {STAGE} s WHERE c.market_id = %s "
-        f"AND c.{_IV} = %s AND c.open_time = {target_time} AND ({differs})",
+        f"AND c.{IV} = %s AND c.open_time = {time_sql('s.ts')} AND ({differs})",
         key,
     )
 
