@@ -8,7 +8,6 @@ cache) to Redis.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -58,8 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    # Swagger UI and Redoc assets from the wheel (no CDN) once drf-spectacular-sidecar is installed.
-    *(["drf_spectacular_sidecar"] if find_spec("drf_spectacular_sidecar") else []),
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc assets from the wheel, not a CDN
     "django_celery_results",
     "predictor",
 ]
@@ -221,12 +219,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
-    **dict.fromkeys(
-        ("SWAGGER_UI_DIST", "SWAGGER_UI_FAVICON_HREF", "REDOC_DIST")
-        if find_spec("drf_spectacular_sidecar")
-        else (),
-        "SIDECAR",
-    ),
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from validator.swagger.io: the docs work offline.
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "persistAuthorization": True,
+        "validatorUrl": None,
+    },
 }
 
 if PRODUCTION:
@@ -291,3 +292,7 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "predictor.staticfinders.PlotlyJsFinder",
 ]
+
+# --- Pages -----------------------------------------------------------------------------
+# The index page's market coverage (candle counts) is cached this long; imports clear it.
+COVERAGE_CACHE_SECONDS = env.int("COVERAGE_CACHE_SECONDS", 30, minimum=0)

@@ -10,10 +10,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, Min
 
-from predictor.ml.intervals import Interval, parse_interval
+from predictor.ml.intervals import INTERVAL_CHOICES, Interval, parse_interval
 from predictor.ml.resample import GapReport, find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
 from predictor.models import Candle, Market
 
@@ -35,8 +36,21 @@ class MarketCoverage:
     last_open: datetime
 
 
-def market_coverage_list() -> list[MarketCoverage]:
-    """Every market and stored interval with its candle count and time range."""
+COVERAGE_CACHE_KEY = "predictor:market-coverage:v1"
+
+
+def market_coverage_list(cache_seconds: int = 0) -> list[MarketCoverage]:
+    """Every market and stored interval with its candle count and time range.
+
+    Counting is a scan of the whole candle table (a few hundred ms per million
+    rows), so pages pass ``cache_seconds``; every candle write clears the cache.
+    """
+    if cache_seconds > 0:
+        cached = cache.get(COVERAGE_CACHE_KEY)
+        if cached is None:
+            cached = market_coverage_list()
+            cache.set(COVERAGE_CACHE_KEY, cached, cache_seconds)
+        return list(cached)
     rows = (
         Candle.objects.values("market_id", "market__exchange", "market__symbol", "interval")
         .annotate(n=Count("id"), first=Min("open_time"), last=Max("open_time"))
@@ -70,12 +84,20 @@ def market_get(symbol: str, exchange: str | None = None) -> Market:
 
 
 def stored_intervals(market: Market) -> list[Interval]:
-    codes = (
-        Candle.objects.filter(market=market)
-        .order_by()
-        .values_list("interval", flat=True)
-        .distinct()
+    """The intervals stored for a market, finest first.
+
+    One index probe per known interval instead of a DISTINCT over all the
+    market's candles (120-400 ms on half a million rows).
+    """
+    known = [code for code, _ in INTERVAL_CHOICES]
+    choices = " UNION ALL ".join("SELECT %s AS code" for _ in known)
+    sql = (
+        f"SELECT v.code FROM ({choices}) v WHERE EXISTS (SELECT 1 FROM "
+        f'{Candle._meta.db_table} c WHERE c.market_id = %s AND c."interval" = v.code)'
     )
+    with connection.cursor() as cur:
+        cur.execute(sql, [*known, market.pk])
+        codes = [row[0] for row in cur.fetchall()]
     return sorted((parse_interval(c) for c in codes), key=lambda i: i.seconds)
 
 

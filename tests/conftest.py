@@ -7,6 +7,7 @@ import gzip
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +38,9 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _no_coverage_cache(settings: Any) -> None:
+    """Pages cache candle coverage; a test's rolled-back candles must not leak into the next."""
+    settings.COVERAGE_CACHE_SECONDS = 0

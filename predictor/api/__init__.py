@@ -1,1 +1,6 @@
-"""REST API (DRF): serializers, views and URLs. Built by the web issue."""
+"""The REST API (DRF): markets and candles, training sessions, predictions, reports, forecasts.
+
+An adapter like the pages: views validate input with serializers and call
+``predictor.services`` (writes) and ``predictor.selectors`` (reads); nothing
+here trains or stores by itself.
+"""

@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
 from predictor.ml.candles import CandleChunk, CandleInputError
 from predictor.ml.intervals import Interval
 from predictor.models import Candle, Market
+from predictor.selectors import COVERAGE_CACHE_KEY
 from predictor.services.candle_copy import FIELDS, IV, STAGE, Direct, Stage, time_sql, utc
 
 
@@ -140,6 +142,9 @@ def candles_upsert(
         else:
             result = _merge(stage, direct, scan, replace, source)
         stage.drop()
+        if result.inserted:
+            # Pages cache the coverage counts; new candles make them stale.
+            transaction.on_commit(lambda: cache.delete(COVERAGE_CACHE_KEY))
     return result
 
 

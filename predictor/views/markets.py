@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -80,7 +81,7 @@ def _price_chart(series: MarketSeries, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    coverage = market_coverage_list()
+    coverage = market_coverage_list(cache_seconds=settings.COVERAGE_CACHE_SECONDS)
     markets = market_series_list(coverage)
     form = ChartForm(request.GET or None, markets=[(m.market_id, m.label) for m in markets])
     context: dict[str, Any] = {"coverage": coverage, "markets": markets, "form": form}

@@ -1,0 +1,101 @@
+# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False, warn-return-any=False
+# (DRF and drf-spectacular ship no type hints: their classes and decorators are Any.)
+"""What sessions produced: their stored predictions and evaluation reports.
+
+Predictions are read as ``values()`` dicts, a cursor page at a time, and go to
+JSON without a serializer per row: a page holds up to 5,000 of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from predictor.api.pagination import Pages, PredictionPages
+from predictor.api.serializers import (
+    ID_PATTERN,
+    PredictionQuerySerializer,
+    PredictionSerializer,
+    ReportQuerySerializer,
+    ReportSerializer,
+)
+from predictor.models import EvaluationReport, Prediction
+
+_COLUMNS = (
+    "id",
+    "session_id",
+    "market_id",
+    "market__symbol",
+    "anchor_time",
+    "issued_at",
+    "target_time",
+    "step",
+    "horizon",
+    "split",
+    "predicted",
+    "values",
+    "actual",
+    "actual_values",
+)
+_RENAMED = {"session_id": "session", "market_id": "market", "market__symbol": "symbol"}
+
+
+class PredictionListView(generics.ListAPIView[Prediction]):
+    """A session's predictions, by target time; ``start``/``end`` bound the target time."""
+
+    serializer_class = PredictionSerializer
+    pagination_class = PredictionPages
+
+    def get_queryset(self) -> QuerySet[Prediction]:
+        query = PredictionQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        rows = Prediction.objects.filter(session_id=params["session"])
+        if "market" in params:
+            rows = rows.filter(market_id=params["market"])
+        if "symbol" in params:
+            rows = rows.filter(market__symbol=params["symbol"].upper())
+        if "start" in params:
+            rows = rows.filter(target_time__gte=params["start"])
+        if "end" in params:
+            rows = rows.filter(target_time__lt=params["end"])
+        if "split" in params:
+            rows = rows.filter(split=params["split"])
+        return rows.values(*_COLUMNS)
+
+    @extend_schema(parameters=[PredictionQuerySerializer])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.list(request, *args, **kwargs)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        rows = [{_RENAMED.get(k, k): v for k, v in row.items()} for row in page or ()]
+        return self.get_paginated_response(rows)
+
+
+class ReportViewSet(viewsets.ReadOnlyModelViewSet[EvaluationReport]):
+    """Evaluation reports, one per session and split (validation, test, train, walk_forward)."""
+
+    serializer_class = ReportSerializer
+    pagination_class = Pages
+    lookup_value_regex = ID_PATTERN
+
+    def get_queryset(self) -> QuerySet[EvaluationReport]:
+        reports = EvaluationReport.objects.order_by("-created", "id")
+        if self.action == "list":
+            query = ReportQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            if "session" in query.validated_data:
+                reports = reports.filter(session_id=query.validated_data["session"])
+            if "split" in query.validated_data:
+                reports = reports.filter(split=query.validated_data["split"])
+        return reports
+
+    @extend_schema(parameters=[ReportQuerySerializer])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)

@@ -1,0 +1,263 @@
+# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False, warn-return-any=False
+# (DRF and drf-spectacular ship no type hints: their classes and decorators are Any.)
+"""Training sessions in and out: a request to train, and the session row as JSON.
+
+The hyper-parameters are :class:`TrainConfig`'s own fields, typed and bounded
+here (an epoch count of 10^12 or a seed past the database column is refused
+before anything is stored); ``TrainConfig`` then checks their combinations and
+its :class:`ConfigError` names the field, which becomes ``config.<field>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from rest_framework import serializers
+
+from predictor.ml.config import (
+    ACTIVATIONS,
+    ARCHS,
+    CLASSIFICATION_LOSSES,
+    FEATURE_SETS,
+    OPTIMIZERS,
+    REGRESSION_LOSSES,
+    SCALERS,
+    TARGET_KINDS,
+    ConfigError,
+    TrainConfig,
+)
+from predictor.ml.intervals import CANONICAL_INTERVALS
+from predictor.models import Exchange, Market, SessionStatus, TrainingSession
+from predictor.selectors import market_get
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS,
+    "target": TARGET_KINDS,
+    "optimizer": OPTIMIZERS,
+    "loss": REGRESSION_LOSSES + CLASSIFICATION_LOSSES,
+    "activation": ACTIVATIONS,
+    "scaler": SCALERS,
+}
+# Upper bounds against requests that would tie a worker up for ever or overflow a column.
+_MAXIMA: dict[str, int] = {
+    "window": 4096,
+    "output_size": 512,
+    "shuffle_buffer": 10_000_000,
+    "units": 4096,
+    "epochs": 10_000,
+    "batch_size": 65_536,
+    "horizon": 100_000,
+    "gap": 1_000_000,
+    "seed": 2**31 - 1,
+    "early_stopping": 10_000,
+    "cnn_blocks": 32,
+}
+_HELP: dict[str, str] = {
+    "window": "-W: candles per input window.",
+    "output_size": "-O: output steps (price/return targets).",
+    "train_split": "-T: fraction of the data for training and validation.",
+    "evaluation": "-V: true splits by time and evaluates; false trains on all data.",
+    "horizon": "Bars ahead; null: 1 for price, 15 otherwise.",
+    "gap": "Purge gap in bars between splits; null: the label reach.",
+    "features": f"Feature sets, in order: {', '.join(FEATURE_SETS)}.",
+    "interval": "Bar length the model trains on (1m, 5m, 1h, 1d…).",
+    "xla": "XLA compilation; null: on for recurrent nets on CPU.",
+}
+
+
+def _config_field(field: dataclasses.Field[Any], hint: Any) -> serializers.Field:
+    args = typing.get_args(hint)
+    nullable = isinstance(hint, types.UnionType) and type(None) in args
+    base = next(a for a in args if a is not type(None)) if nullable else hint
+    default = field.default
+    shown = list(default) if isinstance(default, tuple) else default
+    kwargs: dict[str, Any] = {
+        "required": False,
+        "allow_null": nullable,
+        "help_text": f"{_HELP.get(field.name, '')} Default: {shown!r}.".strip(),
+    }
+    if field.name in _CHOICES:
+        return serializers.ChoiceField(choices=_CHOICES[field.name], **kwargs)
+    if field.name == "features":
+        kwargs.pop("allow_null")
+        return serializers.ListField(
+            child=serializers.ChoiceField(choices=FEATURE_SETS),
+            min_length=1,
+            max_length=len(FEATURE_SETS),
+            **kwargs,
+        )
+    if base is bool:
+        return serializers.BooleanField(**kwargs)
+    if base is int:
+        return serializers.IntegerField(
+            min_value=0, max_value=_MAXIMA.get(field.name, 2**31 - 1), **kwargs
+        )
+    if base is float:
+        return serializers.FloatField(**kwargs)
+    return serializers.CharField(max_length=32, **kwargs)
+
+
+def _config_fields() -> dict[str, serializers.Field]:
+    hints = typing.get_type_hints(TrainConfig)
+    return {
+        f.name: _config_field(f, hints[f.name])
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "markets"  # the request's ``symbols``
+    }
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know: a misspelt ``epoch`` must not silently train 4 epochs."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["unknown field"] for k in unknown[:10]})
+        return super().to_internal_value(data)
+
+
+TrainConfigSerializer = type(
+    "TrainConfigSerializer",
+    (StrictSerializer,),
+    {
+        **_config_fields(),
+        "__doc__": "Hyper-parameters; every field is optional and defaults as shown.",
+    },
+)
+
+
+class SessionCreateSerializer(StrictSerializer):
+    """Train on ``symbols`` (model order) with ``config``; the session is queued at once."""
+
+    symbols = serializers.ListField(
+        child=serializers.CharField(max_length=32), min_length=1, max_length=20
+    )
+    exchange = serializers.ChoiceField(choices=Exchange.choices, required=False, allow_null=True)
+    start = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="First candle; empty: the first stored."
+    )
+    end = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Last candle (inclusive); empty: the last."
+    )
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=TrainingSession.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="-X: continue this succeeded session's model on newer candles.",
+    )
+    config = TrainConfigSerializer(required=False)
+
+    def validate_symbols(self, symbols: list[str]) -> list[str]:
+        names = [s.strip().upper() for s in symbols]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("contains a duplicate")
+        return names
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        exchange = attrs.get("exchange") or None
+        errors: list[str] = []
+        markets: list[Market] = []
+        for symbol in attrs["symbols"]:
+            try:
+                markets.append(market_get(symbol, exchange))
+            except (Market.DoesNotExist, Market.MultipleObjectsReturned) as exc:
+                errors.append(str(exc))
+        if errors:
+            raise serializers.ValidationError({"symbols": errors})
+        try:
+            attrs["train_config"] = TrainConfig(
+                **attrs.get("config", {}), markets=tuple(m.symbol for m in markets)
+            )
+        except ConfigError as exc:
+            if exc.field == "markets":
+                raise serializers.ValidationError({"symbols": [str(exc)]}) from None
+            raise serializers.ValidationError({"config": {exc.field: [str(exc)]}}) from None
+        if attrs["train_config"].interval not in CANONICAL_INTERVALS:
+            raise serializers.ValidationError(
+                {"config": {"interval": [f"use one of {', '.join(CANONICAL_INTERVALS)}"]}}
+            )
+        start, end = attrs.get("start"), attrs.get("end")
+        if start is not None and end is not None and start >= end:
+            raise serializers.ValidationError({"end": ["must be after start"]})
+        parent = attrs.get("parent")
+        if parent is not None and (parent.status != SessionStatus.SUCCEEDED or not parent.manifest):
+            raise serializers.ValidationError(
+                {"parent": [f"session {parent.pk} is {parent.status}; it has no model to continue"]}
+            )
+        return attrs
+
+
+class SessionListSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, read_only=True, allow_null=True
+    )
+    has_artifact = serializers.BooleanField(read_only=True, help_text="A trained model is stored.")
+
+    class Meta:
+        model = TrainingSession
+        fields: tuple[str, ...] = (
+            "id",
+            "status",
+            "mode",
+            "arch",
+            "target",
+            "interval",
+            "exchange",
+            "symbols",
+            "config",
+            "requested_start",
+            "requested_end",
+            "parent",
+            "created_by",
+            "epoch",
+            "epochs",
+            "loss",
+            "val_loss",
+            "eta_seconds",
+            "cancel_requested",
+            "error",
+            "has_artifact",
+            "created",
+            "started",
+            "finished",
+        )
+        read_only_fields = fields
+
+
+class SessionSerializer(SessionListSerializer):
+    """The whole row: progress, history, where it ran, what data it saw."""
+
+    class Meta(SessionListSerializer.Meta):
+        fields = (
+            *SessionListSerializer.Meta.fields,
+            "markets",
+            "seed",
+            "data_start",
+            "data_end",
+            "data_hash",
+            "split",
+            "samples",
+            "history",
+            "folds",
+            "samples_per_second",
+            "backend",
+            "versions",
+            "device",
+            "celery_task_id",
+            "worker",
+            "heartbeat",
+            "attempts",
+        )
+        read_only_fields = fields
+
+
+class SessionQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SessionStatus.choices, required=False)
+    arch = serializers.ChoiceField(choices=ARCHS, required=False)
+    target = serializers.ChoiceField(choices=TARGET_KINDS, required=False)
+    symbol = serializers.CharField(max_length=32, required=False)
+    exchange = serializers.ChoiceField(choices=Exchange.choices, required=False)
