@@ -217,8 +217,10 @@ def latest_window(
     bundle: TrainedBundle, frames: pd.DataFrame | dict[str, pd.DataFrame]
 ) -> tuple[pd.Timestamp, npt.NDArray[np.float32]]:
     """The newest complete raw window ``[W, channels]`` and the time of its last candle."""
-    if isinstance(frames, dict) and len(frames) == 1 and all(
-        c.startswith(f"{DEFAULT_SYMBOL}:") for c in bundle.channel_names
+    if (
+        isinstance(frames, dict)
+        and len(frames) == 1
+        and all(c.startswith(f"{DEFAULT_SYMBOL}:") for c in bundle.channel_names)
     ):
         # Trained on one market passed as a bare frame: its channels carry no symbol.
         frames = next(iter(frames.values()))
