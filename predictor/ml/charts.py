@@ -107,13 +107,16 @@ def candles_figure(
     if style == "line":
         lt, lc, _ = thin(t, c, max_points)
         fig.add_trace(
-            go.Scatter(x=lt, y=lc, mode="lines", name="close", line={"color": PREDICTED}),
+            go.Scatter(
+                _validate=False, x=lt, y=lc, mode="lines", name="close", line={"color": PREDICTED}
+            ),
             row=1,
             col=1,
         )
     else:
         fig.add_trace(
             go.Candlestick(
+                _validate=False,
                 x=t,
                 open=o,
                 high=h,
@@ -126,12 +129,19 @@ def candles_figure(
             row=1,
             col=1,
         )
-    colours = np.where(c >= o, UP, DOWN)
-    fig.add_trace(
-        go.Bar(x=t, y=vol, name="volume", marker={"color": colours.tolist()}, opacity=0.7),
-        row=2,
-        col=1,
-    )
+    # Two single-colour traces, not one colour string per bar: plotly validates
+    # every element of a colour list, which cost ~0.3 s for a week of minutes.
+    up = c >= o
+    for name, mask, colour in (("volume up", up, UP), ("volume down", ~up, DOWN)):
+        fig.add_trace(
+            go.Bar(
+                _validate=False, x=t, y=np.where(mask, vol, np.nan), name=name,
+                marker={"color": colour}, opacity=0.7,
+            ),
+            row=2,
+            col=1,
+        )  # fmt: skip
+    fig.update_layout(barmode="overlay")
     fig.update_layout(xaxis_rangeslider_visible=False, showlegend=False, hovermode="x")
     fig.update_yaxes(title_text="price", row=1, col=1)
     fig.update_yaxes(title_text="volume", row=2, col=1)
@@ -157,14 +167,21 @@ def forecast_figure(
     fig = _figure(title, 420)
     at, av, _ = thin(*actual, max_points=max_points)
     pt, pv, _ = thin(*predicted, max_points=max_points)
-    fig.add_trace(go.Scatter(x=at, y=av, mode="lines", name="actual", line={"color": ACTUAL}))
-    fig.add_trace(go.Scatter(x=pt, y=pv, mode="lines", name="predicted", line={"color": PREDICTED}))
+    fig.add_trace(
+        go.Scatter(_validate=False, x=at, y=av, mode="lines", name="actual", line={"color": ACTUAL})
+    )
+    fig.add_trace(
+        go.Scatter(
+            _validate=False, x=pt, y=pv, mode="lines", name="predicted", line={"color": PREDICTED}
+        )
+    )
     ft, fv = as_times(future[0]), np.asarray(future[1], dtype=np.float64)
     if len(ft):
         issued = np.datetime_as_string(as_times(future[2]), unit="m")
         custom = np.stack([issued, np.asarray(future[3]).astype(str)], axis=-1)
         fig.add_trace(
             go.Scatter(
+                _validate=False,
                 x=ft,
                 y=fv,
                 mode="lines+markers",
@@ -201,7 +218,9 @@ def actual_vs_predicted_figure(
     fig = _figure(title)
     for name, values, colour in (("actual", actual, ACTUAL), ("predicted", predicted, PREDICTED)):
         t, v, _ = thin(times, values, max_points)
-        fig.add_trace(go.Scatter(x=t, y=v, mode="lines", name=name, line={"color": colour}))
+        fig.add_trace(
+            go.Scatter(_validate=False, x=t, y=v, mode="lines", name=name, line={"color": colour})
+        )
     fig.update_yaxes(title_text=y_title)
     _time_axis(fig)
     return fig
@@ -223,6 +242,7 @@ def curves_figure(
         colour = PREDICTED if i == 0 else BASELINE_COLOURS[(i - 1) % len(BASELINE_COLOURS)]
         fig.add_trace(
             go.Scatter(
+                _validate=False,
                 x=t,
                 y=v,
                 mode="lines",
@@ -246,7 +266,13 @@ def loss_figure(history: Sequence[Mapping[str, float | None]], *, title: str | N
             [np.nan if row.get(name) is None else row[name] for row in history], dtype=float
         )
         fig.add_trace(
-            go.Scatter(x=epochs, y=values, mode="lines+markers", name=name.replace("_", " "))
+            go.Scatter(
+                _validate=False,
+                x=epochs,
+                y=values,
+                mode="lines+markers",
+                name=name.replace("_", " "),
+            )
         )
     fig.update_xaxes(title_text="epoch", tick0=1, dtick=1 if len(history) <= 20 else None)
     fig.update_yaxes(title_text="loss", rangemode="tozero")

@@ -79,8 +79,14 @@ def test_candles_come_with_volume_bars_coloured_by_direction() -> None:
         "volume": [3.0, 4.0],
     }
     data = _decoded(candles_figure(T0 + 3600 * np.arange(2), ohlcv))["data"]
-    assert [trace["type"] for trace in data] == ["candlestick", "bar"]
-    assert data[1]["marker"]["color"] == ["#1a9e6b", "#d64545"]
+    assert [trace["type"] for trace in data] == ["candlestick", "bar", "bar"]
+    up, down = data[1], data[2]
+    assert (up["marker"]["color"], down["marker"]["color"]) == ("#1a9e6b", "#d64545")
+    # The rising bar's volume is in the up trace only, the falling one's in the down trace.
+    assert _values(up["y"])[0] == 3.0
+    assert np.isnan(_values(up["y"])[1])
+    assert np.isnan(_values(down["y"])[0])
+    assert _values(down["y"])[1] == 4.0
 
 
 def test_loss_figure_draws_each_loss_and_skips_other_metrics() -> None:
@@ -95,3 +101,12 @@ def test_figure_json_cannot_close_the_script_tag_it_is_embedded_in() -> None:
     assert "</script>" not in text
     assert "<" not in text
     assert json.loads(text)["layout"]["title"]["text"] == "</script><script>alert(1)"
+
+
+def _values(y: object) -> np.ndarray:
+    """A trace's y as floats, whether plotly wrote a list or a typed array."""
+    if isinstance(y, dict) and "bdata" in y:
+        import base64
+
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y.get("dtype", "f8")).astype(float)
+    return np.array([np.nan if v is None else v for v in y], dtype=float)  # type: ignore[union-attr]

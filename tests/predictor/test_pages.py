@@ -60,7 +60,7 @@ def test_index_charts_the_last_seven_days_as_candles_with_volume(
     html = client.get(reverse("predictor:index")).content.decode()
     figure = figures(html)["price"]
     kinds = [t["type"] for t in figure["data"]]
-    assert kinds == ["candlestick", "bar"]
+    assert kinds == ["candlestick", "bar", "bar"]  # volume: rising and falling bars
     assert trace_length(figure["data"][0]) == 7 * 24
     assert trace_length(figure["data"][1]) == 7 * 24
     assert "BTCUSDT" in html
