@@ -108,7 +108,7 @@ def test_every_page_draws_its_charts_with_data(
     store_report(evaluation, market, "validation")
 
     index = visit(page, live_server.url + "/", "index", charts=1)
-    assert index[0]["traces"] == 2  # candles and volume
+    assert index[0]["traces"] == 3  # candles, rising and falling volume
     page.select_option("select[name=style]", "line")
     page.select_option("select[name=interval]", "4h")
     with page.expect_navigation():
