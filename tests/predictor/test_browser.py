@@ -113,7 +113,8 @@ def test_every_page_draws_its_charts_with_data(
     page.select_option("select[name=interval]", "4h")
     with page.expect_navigation():
         page.click("form.controls button[type=submit]")
-    assert visit(page, page.url, "index-line-4h", charts=1)[0]["points"] == 2 * 7 * 6
+    # The close line and both volume traces carry every 4h bar of the week (NaN bars are not drawn).
+    assert visit(page, page.url, "index-line-4h", charts=1)[0]["points"] == 3 * 7 * 6
 
     forecast = visit(page, live_server.url + "/forecast/", "forecast", charts=1)
     assert forecast[0]["traces"] == 3  # actual, predicted, future
