@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from predictor.management.flags import when
 from predictor.models import TrainingSession
 from predictor.services.training import TrainingError
 
 if TYPE_CHECKING:
     from predictor.services.forecasting import ForecastResult
-
-
-def when(text: str) -> datetime:
-    """ISO date or date-time; a time without a zone is UTC."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or time (e.g. 2024-01-31 or 2024-01-31T12:00)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def session_from_option(value: str) -> TrainingSession:

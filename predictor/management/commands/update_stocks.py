@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from predictor.management.flags import when
 from predictor.ml.intervals import IntervalError, parse_interval
 from predictor.ml.symbols import normalise_symbol
 from predictor.models import Market
@@ -22,17 +22,6 @@ from predictor.services.updating import (
     market_update,
     markets_update_tracked,
 )
-
-
-def _when(text: str) -> datetime:
-    """ISO date or date-time; a time without a zone is UTC."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or time (e.g. 2024-01-31 or 2024-01-31T12:00)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _time(value: datetime | None) -> str:
@@ -55,9 +44,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--interval", help="candle interval (default 1m)")
         parser.add_argument(
-            "--since", type=_when, help="start here instead of after the last stored"
+            "--since", type=when, help="start here instead of after the last stored"
         )
-        parser.add_argument("--until", type=_when, help="stop here (default: now)")
+        parser.add_argument("--until", type=when, help="stop here (default: now)")
         parser.add_argument("--all", action="store_true", help="update every tracked market")
 
     def handle(self, *args: Any, **options: Any) -> None:
