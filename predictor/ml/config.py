@@ -91,8 +91,8 @@ class TrainConfig:
     down: float = 0.005  # updown: fall that means sell
     cnn_blocks: int = 2
     batch_norm: bool = True
-    # XLA: None = on for recurrent nets on CPU TensorFlow (TECH_NOTES §0), else Keras' "auto".
-    # Compiling costs ~5 s per model on 2 cores, so tiny runs (tests) may turn it off.
+    # XLA: None = Keras' "auto" (off on CPU TensorFlow). Forcing it on made the LSTM with
+    # dropout 5x slower on CPU (docs/benchmarks.md, training); True/False force it.
     xla: bool | None = None
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ from predictor.ml.targets import REGRESSION_TARGETS, TargetArray, make_targets
 
 EpochFn = Callable[[int, int, dict[str, float]], None]
 StopFn = Callable[[], bool]
-# Archs whose recurrent loop XLA speeds up on a CPU TensorFlow backend (TECH_NOTES §0).
+# Recurrent archs (their LSTM loop). XLA is not forced for them: see resolve_jit_compile.
 RECURRENT_ARCHS = frozenset({"lstm", "range"})
 PREDICT_CHUNK = 4096
 
@@ -51,17 +51,16 @@ def set_seeds(seed: int) -> None:
 
 
 def resolve_jit_compile(arch: str, xla: bool | None = None) -> bool | str:
-    """``True`` for recurrent nets on TensorFlow without a GPU, else Keras' "auto".
+    """Keras' "auto" unless the config asks for XLA on (``True``) or off (``False``).
 
-    Keras turns XLA off on CPU-only TensorFlow unless asked; for the LSTM that costs
-    up to a third of the speed. On a GPU TensorFlow takes the cuDNN LSTM, which XLA
-    cannot compile, and JAX always compiles, so "auto" is right there.
+    Forcing XLA for the LSTM on CPU TensorFlow was measured to hurt, not help
+    (``bench/train_bench.py``, docs/benchmarks.md): under XLA, Keras' dropout draw
+    compiles to a slow random kernel (250-540 ms per batch against 4-7 ms), so the
+    product's LSTM ran at 0.2x of the same script without XLA; without dropout XLA
+    still gained nothing on 2 cores. ``arch`` is kept for callers and future rules.
     """
     if xla is not None:
         return xla
-    recurrent_tf = arch in RECURRENT_ARCHS and keras.backend.backend() == "tensorflow"
-    if recurrent_tf and not keras.distribution.list_devices("gpu"):
-        return True
     return "auto"
 
 
