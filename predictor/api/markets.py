@@ -7,8 +7,8 @@ A candle page is one time slice ``[start, start + limit · interval)`` read by
 list of ORM rows. ``next`` starts at the first stored candle after the slice,
 so a gap of months costs one indexed lookup, not a run of empty pages.
 
-Coverage (candle counts per market and interval) is cached for 30 s: an import
-shows up in ``/api/markets/`` within that time.
+Coverage (candle counts per market and interval) comes from the selector's cache
+(``COVERAGE_CACHE_SECONDS``), which every import clears.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.core.cache import cache
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -42,28 +42,14 @@ from predictor.models import Candle, Market
 from predictor.selectors import candles_frame, market_coverage_list, stored_intervals
 
 _FIELDS = ("open", "high", "low", "close", "volume")
-_COVERAGE_KEY = "predictor.api.market-coverage"
-COVERAGE_CACHE_SECONDS = 30
 # Python datetimes end in year 9999; a page reaching past that is clamped.
 _LAST_SECOND = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp())
 
 
 def coverage_by_market() -> dict[int, list[dict[str, Any]]]:
-    """Each market's stored intervals, finest first, with counts and time ranges.
-
-    Kept ``COVERAGE_CACHE_SECONDS`` in Django's cache: counting every candle is a scan
-    of the whole table (≈0.2-0.4 s for 700k rows on PostgreSQL), too slow for each request.
-    """
-    cached = cache.get(_COVERAGE_KEY)
-    if cached is None:
-        cached = _coverage()
-        cache.set(_COVERAGE_KEY, cached, COVERAGE_CACHE_SECONDS)
-    return dict(cached)
-
-
-def _coverage() -> dict[int, list[dict[str, Any]]]:
+    """Each market's stored intervals, finest first, with counts and time ranges."""
     grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in market_coverage_list():
+    for row in market_coverage_list(cache_seconds=settings.COVERAGE_CACHE_SECONDS):
         grouped[row.market_id].append(
             {
                 "interval": row.interval,
@@ -108,11 +94,7 @@ def _first_open(
 
 def _source_for(market: Market, target: Interval | None) -> tuple[Interval, Interval] | None:
     """(stored series to read, interval to answer in); None when nothing is stored."""
-    known = coverage_by_market().get(market.pk)
-    # A market imported since the coverage was cached is looked up afresh.
-    stored = (
-        [parse_interval(row["interval"]) for row in known] if known else stored_intervals(market)
-    )
+    stored = stored_intervals(market)  # one query of index probes, always current
     if not stored:
         return None
     target = target or stored[0]

@@ -207,7 +207,10 @@ def test_a_gap_in_the_data_is_skipped_by_the_next_link(api, make_market):
     assert following["next"] is None
 
 
-def test_a_market_imported_after_the_coverage_was_cached_still_has_candles(api, make_market):
+def test_a_market_imported_after_the_coverage_was_cached_still_has_candles(
+    api, make_market, settings
+):
+    settings.COVERAGE_CACHE_SECONDS = 30
     make_market("BTCUSDT", 5)
     assert len(api.get("/api/markets/").json()["results"]) == 1  # coverage now cached
     later = make_market("ETHUSDT", 7)
