@@ -353,7 +353,7 @@ def session_run(
         _train(session, heartbeat, on_epoch, callbacks)
     except Exception as exc:
         logger.exception("training session %s failed", session.pk)
-        _finish(session, SessionStatus.FAILED, error=_error_text(exc))
+        _finish(session, SessionStatus.FAILED, error=error_text(exc))
     except KeyboardInterrupt:
         _finish(session, SessionStatus.CANCELLED, error="interrupted (Ctrl-C)")
         raise
@@ -363,7 +363,7 @@ def session_run(
     return session
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     if isinstance(exc, TrainingError | ConfigError | ValueError):  # ArtifactError is a ValueError
         return f"{type(exc).__name__}: {exc}"
     tail = "".join(traceback.format_exception(exc)[-3:])

@@ -34,7 +34,7 @@ from predictor.models import Prediction, SessionMode, SessionStatus, TrainingSes
 from predictor.services.training import (
     Heartbeat,
     TrainingError,
-    _error_text,
+    error_text,
     session_create,
     session_frames,
 )
@@ -154,7 +154,6 @@ def _fold_update(session_id: Any, index: int, **fields: Any) -> None:
         session = TrainingSession.objects.select_for_update().get(pk=session_id)
         folds = list(session.folds)
         folds[index] = {**folds[index], **fields}
-        done = sum(1 for f in folds if f.get("status") == "succeeded")
         epochs = sum(int(f.get("epoch", 0)) for f in folds)
         TrainingSession.objects.filter(pk=session_id).update(
             folds=folds,
@@ -162,7 +161,6 @@ def _fold_update(session_id: Any, index: int, **fields: Any) -> None:
             heartbeat=timezone.now(),
             loss=fields.get("loss", session.loss),
         )
-        logger.debug("walk-forward %s: fold %d %s, %d done", session_id, index, fields, done)
 
 
 def _start(session_id: Any, task_id: str = "") -> TrainingSession | None:
@@ -236,7 +234,7 @@ def walk_forward_fold(session_id: Any, index: int, *, task_id: str = "") -> dict
         return {"fold": index, "status": "succeeded", "predictions": stored}
     except Exception as exc:
         logger.exception("walk-forward %s fold %d failed", session_id, index)
-        _fold_update(session.pk, index, status="failed", error=_error_text(exc))
+        _fold_update(session.pk, index, status="failed", error=error_text(exc))
         return {"fold": index, "status": "failed", "error": str(exc)[:500]}
     finally:
         heartbeat.stop()
@@ -268,7 +266,7 @@ def walk_forward_finish(session_id: Any, fee: float = 0.001) -> TrainingSession:
         except Exception as exc:
             logger.exception("walk-forward %s: evaluation failed", session.pk)
             TrainingSession.objects.filter(pk=session.pk).update(
-                status=SessionStatus.FAILED, error=f"evaluation: {_error_text(exc)}"
+                status=SessionStatus.FAILED, error=f"evaluation: {error_text(exc)}"
             )
     session.refresh_from_db()
     return session
