@@ -16,7 +16,7 @@ Each case runs in a fresh subprocess, so that peaks do not mix:
     rotated order in every round (``--repeats`` rounds):
 
     * ``product``: ``train_pipeline`` with the LSTM config (XLA as the product
-      resolves it: on, for an LSTM on CPU TensorFlow);
+      resolves it: Keras' "auto" since the XLA follow-up in docs/benchmarks.md);
     * ``bare``: the same layers written by hand, the same optimizer, loss, metric
       and ``jit_compile``, ``model.fit(X, Y, batch_size=256)`` on the very arrays
       the pipeline trains on, materialised as numpy;

@@ -40,8 +40,6 @@ from predictor.ml.targets import REGRESSION_TARGETS, TargetArray, make_targets
 
 EpochFn = Callable[[int, int, dict[str, float]], None]
 StopFn = Callable[[], bool]
-# Recurrent archs (their LSTM loop). XLA is not forced for them: see resolve_jit_compile.
-RECURRENT_ARCHS = frozenset({"lstm", "range"})
 PREDICT_CHUNK = 4096
 
 
