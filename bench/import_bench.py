@@ -1,20 +1,22 @@
 """Import speed on PostgreSQL against a raw COPY of the same rows, in one run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/co_importbench \\
-        .venv/bin/python bench/import_bench.py [--repeat 3] [--composite-key]
+        .venv/bin/python bench/import_bench.py [--repeat 3] [--chunk-rows N] [--first-chunk-rows N]
 
 Imports the 130,708-row Binance BTCUSDT 1m file and every owlacar-dotcom__isda 1m
-month (≈1.88M rows) from ../shared/data through the real ``import_stocks``
+month (2,009,908 rows in all) from ../shared/data through the real ``import_stocks``
 service (parse, validate, write into the indexed candle table, one transaction
 per file), and COPYs the same rows, as CSV prepared beforehand (not timed),
 into (a) a bare table with no index and (b) a table with the same columns and
 the same unique key. The three are interleaved file by file (the order rotating),
 so that the load of a shared machine, which swings within seconds, weighs on
-all three alike. Also times parsing the files alone, the floor of the import's
-client side. Prints rows/s and the ratios per round, then the medians.
+all three alike. Also times parsing the files alone (in the import's chunks), the
+floor of the import's client side. Prints rows/s and the ratios per round, then
+the medians.
 
-``--composite-key`` measures the import into a candle table keyed by
-(market, interval, open_time) with no id column: a migration not made yet.
+``--chunk-rows`` and ``--first-chunk-rows`` set the import's chunk sizes for the run
+(``IMPORT_CHUNK_ROWS``, ``IMPORT_FIRST_CHUNK_ROWS``: chunks start at the first and
+double up to the other).
 
 The database named in DATABASE_URL is dropped and created afresh (``postgres``
 or none: ``cryptooracle_bench``). Every round starts from empty tables after a
@@ -59,10 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
     parser.add_argument(
-        "--composite-key",
-        action="store_true",
-        help="experiment: in the scratch database only, make (market, interval, open_time) the "
-        "candle table's primary key instead of id, to measure what that migration would gain",
+        "--chunk-rows", type=int, default=0, help="rows per parsed chunk (default: the import's)"
+    )
+    parser.add_argument(
+        "--first-chunk-rows",
+        type=int,
+        default=0,
+        help="rows in a file's first chunk (default: the import's)",
     )
     args = parser.parse_args()
     files = [DATA / "Filimonov-Eremeyka__freqtrade" / "BTCUSDT_1m.csv.gz"]
@@ -76,8 +81,16 @@ def main() -> None:
     import django
 
     django.setup()
-    prepare(composite_key=args.composite_key)
-    texts, parse_seconds = csv_texts(files)
+    from predictor.services import importing
+
+    if args.chunk_rows:
+        importing.IMPORT_CHUNK_ROWS = args.chunk_rows
+    if args.first_chunk_rows:
+        importing.IMPORT_FIRST_CHUNK_ROWS = args.first_chunk_rows
+    sizes = importing.IMPORT_FIRST_CHUNK_ROWS, importing.IMPORT_CHUNK_ROWS
+    print("import chunks: {:,} rows, doubling up to {:,}".format(*sizes))
+    prepare()
+    texts, parse_seconds = csv_texts(files, *sizes)
     rows = sum(text.count("\n") for text in texts)
     print(f"files: {len(files)}, rows: {rows:,}; parsing alone: {rate(rows, parse_seconds)}")
     rounds = []
@@ -95,7 +108,7 @@ def main() -> None:
         )
 
 
-def prepare(*, composite_key: bool) -> None:
+def prepare() -> None:
     from django.core.management import call_command
     from django.db import connection
 
@@ -104,13 +117,6 @@ def prepare(*, composite_key: bool) -> None:
     with connection.cursor() as cur:
         # As the import does per file: 45 COPYs must not each wait for a WAL flush.
         cur.execute("SET synchronous_commit TO OFF")
-        if composite_key:
-            cur.execute(
-                "ALTER TABLE predictor_candle DROP COLUMN id, "
-                "DROP CONSTRAINT candle_market_interval_time_uniq, "
-                'ADD PRIMARY KEY (market_id, "interval", open_time)'
-            )
-            print("experiment: candle primary key (market_id, interval, open_time), no id")
         for name, key in (("bare", ""), ("keyed", ", UNIQUE (market, iv, ts)")):
             cur.execute(
                 f"CREATE TABLE raw_{name} (market text, iv text, ts bigint, open float8, "
@@ -118,7 +124,7 @@ def prepare(*, composite_key: bool) -> None:
             )
 
 
-def csv_texts(files: list[Path]) -> tuple[list[str], float]:
+def csv_texts(files: list[Path], first: int, most: int) -> tuple[list[str], float]:
     """Each file's rows as COPY-ready CSV, and the seconds that parsing the files took."""
     from predictor.ml.csvformats import CandleReader, Source, detect_layout
 
@@ -126,7 +132,10 @@ def csv_texts(files: list[Path]) -> tuple[list[str], float]:
     started = time.perf_counter()
     for path in files:
         source = Source(path)
-        parsed.append((path, list(CandleReader(source, detect_layout(source)).chunks())))
+        reader = CandleReader(
+            source, detect_layout(source), chunk_rows=most, first_chunk_rows=first
+        )
+        parsed.append((path, list(reader.chunks())))
     seconds = time.perf_counter() - started
     texts = []
     for path, chunks in parsed:

@@ -1,6 +1,32 @@
-from django.contrib import admin
+"""Admin for markets, and a read-only browser of each market's candles.
 
+Candles have a composite primary key, which Django's admin refuses to register;
+their page hangs off the market instead (``<market>/candles/``): one interval at
+a time, newest first, paged by open time (keyset), never by OFFSET or a COUNT
+over millions of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.html import format_html
+
+from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Candle, Market
+from predictor.selectors import stored_intervals
+
+CANDLE_PAGE_ROWS = 100
+_CANDLE_FIELDS = ("open_time", "open", "high", "low", "close", "volume")
 
 
 @admin.register(Market)
@@ -12,18 +38,130 @@ class MarketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "quote_asset",
         "coinapi_symbol_id",
         "tracked",
+        "candles_link",
     )
     list_filter = ("exchange", "tracked")
     search_fields = ("symbol", "base_asset", "quote_asset", "coinapi_symbol_id")
+    readonly_fields = ("candles_link",)
+
+    @admin.display(description="candles")
+    def candles_link(self, market: Market) -> str:
+        if market.pk is None:
+            return "—"
+        url = reverse("admin:predictor_market_candles", args=[market.pk])
+        return format_html('<a href="{}">candles</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        # Before the default ones: "<path:object_id>/" would swallow it.
+        candles = path(
+            "<path:object_id>/candles/",
+            self.admin_site.admin_view(self.candles_view),
+            name="predictor_market_candles",
+        )
+        return [candles, *super().get_urls()]
+
+    def candles_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A market's candles of one interval, newest first, a page at a time."""
+        market = self.get_object(request, object_id)
+        if market is None:
+            raise Http404(f"no market with id {object_id!r}")
+        if not self.has_view_permission(request, market):
+            raise PermissionDenied
+        intervals = [i.code for i in stored_intervals(market)]
+        interval = request.GET.get("interval") or (intervals[0] if intervals else "")
+        if interval and interval not in CANONICAL_INTERVALS:
+            raise BadRequest(f"unknown interval {interval!r}")
+        page = (
+            candle_page(
+                market,
+                interval,
+                before=_when(request.GET.get("before"), "before"),
+                after=_when(request.GET.get("after"), "after"),
+            )
+            if interval
+            else CandlePage([], newer=None, older=None)
+        )
+
+        def link(code: str = interval, **params: str) -> str:
+            return "?" + urlencode({"interval": code, **params})
+
+        before_text = request.GET.get("before", "")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": market,
+            "title": f"Candles of {market}",
+            "interval": interval,
+            "interval_links": [(code, link(code)) for code in intervals],
+            "rows": page.rows,
+            "newest_url": link() if page.newer else None,
+            "newer_url": link(after=page.newer.isoformat()) if page.newer else None,
+            "older_url": link(before=page.older.isoformat()) if page.older else None,
+            "day": before_text if _day(before_text) else "",
+        }
+        return TemplateResponse(request, "admin/predictor/market/candles.html", context)
 
 
-@admin.register(Candle)
-class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("market", "interval", "open_time", "open", "high", "low", "close", "volume")
-    list_filter = ("interval", "market__exchange")
-    list_select_related = ("market",)
-    date_hierarchy = "open_time"
-    raw_id_fields = ("market",)
-    # Counting millions of rows on every page view is slow; show no total.
-    show_full_result_count = False
-    ordering = ("-open_time",)
+@dataclass(frozen=True, slots=True)
+class CandlePage:
+    """One page of candles, newest first, and where the neighbouring pages start."""
+
+    rows: list[dict[str, Any]]
+    newer: datetime | None  # open time of the first row, when newer candles exist
+    older: datetime | None  # open time of the last row, when older candles exist
+
+
+def candle_page(
+    market: Market,
+    interval: str,
+    *,
+    before: datetime | None = None,
+    after: datetime | None = None,
+    size: int = CANDLE_PAGE_ROWS,
+) -> CandlePage:
+    """Up to ``size`` candles before ``before`` (or after ``after``, or the newest).
+
+    Each page is one index range scan on (market, interval, open_time) plus two
+    index probes for its neighbours, however deep into the history it is.
+    """
+    candles = Candle.objects.filter(market=market, interval=interval)
+    rows: list[dict[str, Any]] = []
+    if after is not None:
+        newer = candles.filter(open_time__gt=after).order_by("open_time")
+        rows = list(newer.values(*_CANDLE_FIELDS)[:size])[::-1]
+    if after is None or len(rows) < size:  # paging back up to the top ends on the newest page
+        older = candles.filter(open_time__lt=before) if before is not None else candles
+        rows = list(older.order_by("-open_time").values(*_CANDLE_FIELDS)[:size])
+    if not rows:
+        return CandlePage([], newer=None, older=None)
+    first, last = rows[0]["open_time"], rows[-1]["open_time"]
+    return CandlePage(
+        rows,
+        newer=first if candles.filter(open_time__gt=first).exists() else None,
+        older=last if candles.filter(open_time__lt=last).exists() else None,
+    )
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    """A page boundary from the query string: a date-time (UTC unless it says), or a day,
+    which means the end of that day."""
+    if not text:
+        return None
+    day = _day(text)  # first: parse_datetime reads a bare day as its midnight
+    if day is not None:
+        return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        moment = None
+    if moment is not None:
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise BadRequest(f"{name}={text!r} is not a date or a date and time")
+
+
+def _day(text: str) -> date | None:
+    """``YYYY-MM-DD`` as a date; None for anything else, an impossible date included."""
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None

@@ -58,13 +58,21 @@ class Market(models.Model):
 
 
 class Candle(models.Model):
-    """One OHLCV bar. ``open_time`` is the bar's start (UTC)."""
+    """One OHLCV bar. ``open_time`` is the bar's start (UTC).
 
-    # No separate index on market: the unique (market, interval, open_time) index
-    # serves it. No database FK constraint either: its per-row trigger cost a third
-    # of bulk-insert time; the one write path (services.candle_store) only writes
-    # candles of a market it holds, and deleting a market deletes its candles in
-    # one statement (``_delete_candles_with_market``), not row by row.
+    Keyed by (market, interval, open_time), no id column: that one index serves
+    uniqueness and the range scans by market, interval and time, where an id
+    plus a separate unique index made bulk COPY maintain two indexes (about half
+    of its server time). Django's admin cannot register a model keyed like this;
+    ``predictor.admin`` browses candles from their market instead.
+    """
+
+    pk = models.CompositePrimaryKey("market", "interval", "open_time")
+    # No separate index on market: the primary key's index serves it. No database
+    # FK constraint either: its per-row trigger cost a third of bulk-insert time;
+    # the one write path (services.candle_store) only writes candles of a market it
+    # holds, and deleting a market deletes its candles in one statement
+    # (``_delete_candles_with_market``), not row by row.
     market = models.ForeignKey(
         Market,
         on_delete=models.DO_NOTHING,
@@ -84,10 +92,6 @@ class Candle(models.Model):
     class Meta:
         # No default ordering: every ORDER BY over millions of rows must be asked for.
         constraints = [
-            # Also the index for range scans by (market, interval, time).
-            models.UniqueConstraint(
-                fields=["market", "interval", "open_time"], name="candle_market_interval_time_uniq"
-            ),
             models.CheckConstraint(
                 condition=models.Q(high__gte=models.F("low")), name="candle_high_gte_low"
             ),

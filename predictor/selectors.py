@@ -53,7 +53,7 @@ def market_coverage_list(cache_seconds: int = 0) -> list[MarketCoverage]:
         return list(cached)
     rows = (
         Candle.objects.values("market_id", "market__exchange", "market__symbol", "interval")
-        .annotate(n=Count("id"), first=Min("open_time"), last=Max("open_time"))
+        .annotate(n=Count("*"), first=Min("open_time"), last=Max("open_time"))
         .order_by("market__exchange", "market__symbol", "interval")
     )
     return [

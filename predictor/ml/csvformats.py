@@ -33,6 +33,7 @@ from typing import IO
 
 import numpy as np
 import pandas as pd
+from pandas.io.parsers import TextFileReader
 
 from predictor.ml.candles import CandleChunk, CandleInputError, FloatArray, IntArray
 from predictor.ml.symbols import split_symbol
@@ -420,11 +421,17 @@ def _numbers(frame: pd.DataFrame, name: str, lines: IntArray, source: str) -> Fl
 
 @dataclass
 class CandleReader:
-    """Streams a source as validated :class:`CandleChunk` s (file order kept)."""
+    """Streams a source as validated :class:`CandleChunk` s (file order kept).
+
+    Chunks hold ``chunk_rows`` rows; with ``first_chunk_rows`` they start that
+    small and double up to ``chunk_rows``, so that a consumer that overlaps
+    storing one chunk with parsing the next waits only for a small first one.
+    """
 
     source: Source
     layout: Layout
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    first_chunk_rows: int | None = None
     rows_read: int = 0
     symbols_seen: set[str] = field(default_factory=set)
     _times: _TimeParser | None = None
@@ -456,7 +463,7 @@ class CandleReader:
                     on_bad_lines="error",
                     engine="c",
                 )
-                for frame in reader:
+                for frame in _frames(reader, self._chunk_sizes()):
                     lines = np.arange(first_line, first_line + len(frame), dtype=np.int64)
                     first_line += len(frame)
                     keep = frame.notna().any(axis=1).to_numpy()  # blank lines
@@ -476,6 +483,12 @@ class CandleReader:
             raise CandleFileError(
                 self.source.name, f"cannot read the file: {exc}", line=first_line
             ) from None
+
+    def _chunk_sizes(self) -> Iterator[int]:
+        size = min(self.first_chunk_rows or self.chunk_rows, self.chunk_rows)
+        while True:
+            yield size
+            size = min(2 * size, self.chunk_rows)
 
     def _chunk(self, frame: pd.DataFrame, lines: IntArray) -> CandleChunk:
         assert self._times is not None
@@ -503,6 +516,18 @@ class CandleReader:
             raise CandleFileError(name, reason, line=int(lines[row]), field=shown)
         self.rows_read += len(chunk)
         return chunk
+
+
+def _frames(reader: TextFileReader, sizes: Iterator[int]) -> Iterator[pd.DataFrame]:
+    """The parser's frames, each as long as the next of ``sizes`` (the last may be shorter)."""
+    for size in sizes:
+        try:
+            frame = reader.get_chunk(size)
+        except StopIteration:
+            return
+        if not len(frame):  # a file without rows: one empty frame, then the end
+            return
+        yield frame
 
 
 def exchange_from_name(source: Source) -> str | None:

@@ -134,8 +134,12 @@ def infer_interval(unix_seconds: np.ndarray) -> Interval:
     (which the grid check then reports with its line) do not mislead it; ties
     go to the smaller spacing.
     """
-    times = np.unique(np.asarray(unix_seconds, dtype=np.int64))
-    if times.size < 2:
+    # Sort and drop the zero steps (repeated times) rather than np.unique the times:
+    # numpy's unique hashes, 25-50 ms on a month of minutes where this takes 1 ms.
+    # The spacings have few distinct values, so unique is cheap on them.
+    steps = np.diff(np.sort(np.asarray(unix_seconds, dtype=np.int64)))
+    steps = steps[steps > 0]
+    if steps.size == 0:
         raise IntervalError("need at least two distinct timestamps to infer the interval")
-    spacings, counts = np.unique(np.diff(times), return_counts=True)
+    spacings, counts = np.unique(steps, return_counts=True)
     return Interval(int(spacings[np.argmax(counts)]))

@@ -8,7 +8,6 @@ nothing can collide. Both append whole chunks at once: PostgreSQL's binary
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -65,7 +64,7 @@ def append_rows(table: str, columns: Mapping[str, Column], n: int, *, seconds: s
         )
 
 
-def _pg_binary(columns: Mapping[str, Column], n: int, seconds: str) -> io.BytesIO:
+def _pg_binary(columns: Mapping[str, Column], n: int, seconds: str) -> _Blocks:
     """PostgreSQL's binary COPY format: per row a field count, then (length, value) pairs,
     big-endian. Arrays are int8/float8 columns; a constant int is an int8, a str text;
     the timestamp column is microseconds since 2000-01-01."""
@@ -85,19 +84,42 @@ def _pg_binary(columns: Mapping[str, Column], n: int, seconds: str) -> io.BytesI
         kind = field.dtype.kind if isinstance(field, np.ndarray) else ""
         value_type = {"i": ">i8", "u": ">i8", "f": ">f8"}.get(kind, f"S{len(field)}")
         layout += [(f"l{i}", ">i4"), (f"v{i}", value_type)]
-    template = np.zeros(1, dtype=layout)
+    row = np.dtype(layout)
+    template = np.zeros(1, dtype=row)
     template["n"] = len(fields)
     for i, field in enumerate(fields):
         template[f"l{i}"] = 8 if isinstance(field, np.ndarray) else len(field)
         if not isinstance(field, np.ndarray):
             template[f"v{i}"] = field
-    # Repeating a filled-in row and overwriting the columns is faster than setting
-    # every length field separately.
-    rows = np.repeat(template, n)
+    # Laid out in place in the one buffer that is sent: every row a byte copy of the
+    # filled-in template, then the array columns written over it. Building it from
+    # pieces (a structured np.repeat, tobytes, header + body + trailer) cost 13 ms
+    # per 32k rows, ten times this.
+    start = len(_PG_COPY_HEADER)
+    payload = bytearray(start + n * row.itemsize + 2)
+    payload[:start], payload[-2:] = _PG_COPY_HEADER, b"\xff\xff"
+    body = np.frombuffer(payload, dtype=np.uint8, count=n * row.itemsize, offset=start)
+    body.reshape(n, row.itemsize)[:] = np.frombuffer(template.tobytes(), dtype=np.uint8)
+    rows = body.view(row)
     for i, field in enumerate(fields):
         if isinstance(field, np.ndarray):
             rows[f"v{i}"] = field
-    return io.BytesIO(_PG_COPY_HEADER + rows.tobytes() + b"\xff\xff")
+    return _Blocks(payload)
+
+
+class _Blocks:
+    """A read-only file over a buffer, handing out copies of the blocks asked for:
+    ``io.BytesIO`` would first copy all of it (2 ms per 32k rows)."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._data = memoryview(data)
+        self._at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._data) if size < 0 else min(self._at + size, len(self._data))
+        block = self._data[self._at : end].tobytes()
+        self._at = end
+        return block
 
 
 def _values(chunk: CandleChunk) -> dict[str, Column]:
@@ -157,6 +179,10 @@ class Direct:
         self.times: list[np.ndarray] = []
         self.lines: list[np.ndarray] = []
         self.rows = 0
+        # The first stored open time at or after ``_looked_from`` (None: none stored), as
+        # one query found it: a rising stream then asks once, not once per chunk.
+        self._looked_from: int | None = None
+        self._next_stored: int | None = None
 
     def write(self, chunk: CandleChunk) -> bool:
         """Write a chunk that is in time order after the previous ones, if nothing is stored
@@ -176,11 +202,28 @@ class Direct:
         return True
 
     def stored_between(self, first: int, last: int) -> bool:
-        return Candle.objects.filter(
-            market=self.market,
-            interval=self.interval.code,
-            open_time__range=(utc(first), utc(last)),
-        ).exists()
+        """Whether a candle of the market and interval is stored from ``first`` to ``last``.
+
+        Candles this object wrote lie before ``first`` (the stream rises), so what one
+        query found after an earlier ``first`` still holds; a candle a concurrent writer
+        stores since then is caught by the primary key when the chunk is written.
+        """
+        if (
+            self._looked_from is None
+            or first < self._looked_from
+            or (self._next_stored is not None and self._next_stored < first)
+        ):
+            found = (
+                Candle.objects.filter(
+                    market=self.market, interval=self.interval.code, open_time__gte=utc(first)
+                )
+                .order_by("open_time")
+                .values_list("open_time", flat=True)
+                .first()
+            )
+            self._looked_from = first
+            self._next_stored = None if found is None else int(found.timestamp())
+        return self._next_stored is not None and self._next_stored <= last
 
     def move_to(self, stage: Stage) -> None:
         """Take the rows written so far back out of the candle table, into the stage."""

@@ -26,11 +26,17 @@ from predictor.ml.csvformats import (
     symbol_from_name,
 )
 from predictor.ml.intervals import Interval, IntervalError, infer_interval, parse_interval
+from predictor.ml.prefetch import prefetched
 from predictor.ml.symbols import normalise_symbol, split_symbol
 from predictor.models import Exchange, Market
 from predictor.services.candle_store import CandleDataError, UpsertResult, candles_upsert
 
 IMPORTABLE_SUFFIXES = (".csv", ".csv.gz", ".zip")
+# Chunks start small and double up to IMPORT_CHUNK_ROWS: writing may begin after a short
+# parse, and parsing each next chunk (about 3x faster than writing it) hides behind
+# writing the one before. Measured in docs/benchmarks.md ("Import").
+IMPORT_CHUNK_ROWS = 32_768
+IMPORT_FIRST_CHUNK_ROWS = 4_096
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +126,21 @@ def _import(
 ) -> FileImportResult:
     name_symbol = symbol_from_name(source)
     layout = detect_layout(source, symbol_hint=symbol or name_symbol)
-    reader = CandleReader(source, layout)
-    chunks = reader.chunks()
-    first = next(chunks, None)
-    if first is None:
-        raise CandleFileError(source.name, "the file has a header but no rows")
-    market = _market(source, reader, exchange or layout.header_exchange, symbol, name_symbol)
-    interval = _interval(source, first, interval_text)
-    stream = _one_symbol(itertools.chain([first], chunks), reader, source, market)
-    result = candles_upsert(
-        market, interval, stream, replace=replace, source=source.name, progress=progress
+    reader = CandleReader(
+        source, layout, chunk_rows=IMPORT_CHUNK_ROWS, first_chunk_rows=IMPORT_FIRST_CHUNK_ROWS
     )
+    # The next chunk is parsed in a thread while this one is written: both spend
+    # their time outside the GIL (zlib and pandas' C parser; the COPY).
+    with prefetched(_with_symbols(reader), name=f"import {source.stem}") as chunks:
+        first = next(chunks, None)
+        if first is None:
+            raise CandleFileError(source.name, "the file has a header but no rows")
+        market = _market(source, first[1], exchange or layout.header_exchange, symbol, name_symbol)
+        interval = _interval(source, first[0], interval_text)
+        stream = _one_symbol(itertools.chain([first], chunks), source)
+        result = candles_upsert(
+            market, interval, stream, replace=replace, source=source.name, progress=progress
+        )
     notes = list(layout.notes)
     if reader.date_corrections:
         notes.append(
@@ -151,12 +161,12 @@ def _import(
 
 def _market(
     source: Source,
-    reader: CandleReader,
+    symbols_seen: frozenset[str],
     exchange: str | None,
     symbol: str | None,
     name_symbol: str | None,
 ) -> Market:
-    stated = sorted(normalise_symbol(s) for s in reader.symbols_seen)
+    stated = sorted(normalise_symbol(s) for s in symbols_seen)
     if symbol and stated and normalise_symbol(symbol) not in stated:
         raise CandleFileError(
             source.name,
@@ -197,11 +207,18 @@ def _interval(source: Source, first: CandleChunk, text: str | None) -> Interval:
         ) from None
 
 
+def _with_symbols(reader: CandleReader) -> Iterator[tuple[CandleChunk, frozenset[str]]]:
+    """Each chunk with the symbols seen up to it, taken in the thread that reads, so
+    that the consumer never looks at the reader's state while it changes."""
+    for chunk in reader.chunks():
+        yield chunk, frozenset(reader.symbols_seen)
+
+
 def _one_symbol(
-    chunks: Iterator[CandleChunk], reader: CandleReader, source: Source, market: Market
+    chunks: Iterator[tuple[CandleChunk, frozenset[str]]], source: Source
 ) -> Iterator[CandleChunk]:
-    for chunk in chunks:
-        symbols = {normalise_symbol(s) for s in reader.symbols_seen}
+    for chunk, symbols_seen in chunks:
+        symbols = {normalise_symbol(s) for s in symbols_seen}
         if len(symbols) > 1:
             raise CandleFileError(
                 source.name,

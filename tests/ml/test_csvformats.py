@@ -174,6 +174,22 @@ def test_a_truncated_gzip_is_an_error_not_a_short_file(write_csv: Callable[..., 
         read_all(path)
 
 
+def test_chunks_start_small_and_double_up_to_the_chunk_size(
+    write_csv: Callable[..., Path],
+) -> None:
+    body = "".join(
+        f"{(T0 + 60 * i) * 1000},{i + 2},{i + 3},{i + 1},{i + 2},1\n" for i in range(100)
+    )
+    path = write_csv("BTCUSDT_1m.csv", "timestamp,open,high,low,close,volume\n" + body)
+    source = Source(path)
+    ramped = list(CandleReader(source, detect_layout(source), 16, first_chunk_rows=3).chunks())
+    assert [len(c) for c in ramped] == [3, 6, 12, 16, 16, 16, 16, 15]
+    (whole,) = CandleReader(source, detect_layout(source), 1000).chunks()
+    assert np.concatenate([c.line for c in ramped]).tolist() == whole.line.tolist()
+    assert np.concatenate([c.open_time for c in ramped]).tolist() == whole.open_time.tolist()
+    assert np.concatenate([c.close for c in ramped]).tolist() == whole.close.tolist()
+
+
 def test_exchange_and_symbol_come_from_the_file_name() -> None:
     source = Source(Path("/x/gemini_BTCUSD_1hr.csv.gz"))
     assert exchange_from_name(source) == "gemini"

@@ -54,3 +54,22 @@ def test_inference_takes_the_most_common_spacing_so_a_stray_row_cannot_mislead_i
 def test_inference_needs_two_distinct_times() -> None:
     with pytest.raises(IntervalError, match="two distinct"):
         infer_interval(np.array([60, 60]))
+
+
+def test_inference_ignores_repeated_times_and_breaks_ties_towards_the_smaller_spacing() -> None:
+    # Spacings 60, 60, 120, 120 once the repeats are dropped: a tie, the smaller wins.
+    times = np.array([0, 60, 60, 120, 240, 240, 360, 120]) + 1_700_000_040
+    assert infer_interval(times).code == "1m"
+    # Repeats do not count as spacings: 300 twice beats 60 once.
+    assert infer_interval(np.array([0, 0, 0, 300, 600, 660]) + 1_700_000_100).code == "5m"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_inference_matches_the_mode_of_the_distinct_times_spacings(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    step = int(rng.choice([60, 300, 3600]))
+    times = 1_700_000_000 + step * np.unique(rng.integers(0, 5000, 3000))
+    times = rng.permutation(np.concatenate([times, times[:50]]))  # shuffled, some repeated
+    distinct = np.unique(times)
+    spacings, counts = np.unique(np.diff(distinct), return_counts=True)
+    assert infer_interval(times).seconds == int(spacings[np.argmax(counts)])

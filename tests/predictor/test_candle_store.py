@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -59,6 +61,23 @@ def test_an_ordered_stream_over_an_empty_range_never_touches_the_stage(market: M
     assert [c.close for c in stored] == values.tolist()  # bit for bit
     assert [c.high for c in stored] == (values * 2).tolist()
     assert {c.interval for c in stored} == {"15m"}
+
+
+def test_an_ordered_stream_looks_for_stored_candles_once_not_per_chunk(market: Market) -> None:
+    candles_upsert(market, M1, [chunk([50, 51])])  # stored further on
+    stream = [chunk([0, 1]), chunk([2, 3]), chunk([4, 5]), chunk([49, 50]), chunk([60, 61])]
+    with CaptureQueriesContext(connection) as queries:
+        result = candles_upsert(market, M1, stream)
+    lookups = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "predictor_candle" in q["sql"]
+    ]
+    # One finds minute 50 ahead, which serves 0-5 and sends 49-50 to the stage; once the
+    # stream is past it, one more for 60-61.
+    assert len([q for q in lookups if '"open_time" >=' in q]) == 2
+    assert (result.rows, result.inserted, result.duplicates) == (10, 9, 1)
+    assert sorted(closes(market)) == [0, 1, 2, 3, 4, 5, 49, 50, 51, 60, 61]
 
 
 def test_an_identical_repeat_of_a_directly_written_chunk_is_a_duplicate(market: Market) -> None:
@@ -157,3 +176,34 @@ def test_a_bad_chunk_after_a_direct_one_leaves_nothing_written(market: Market) -
     with pytest.raises(CandleDataError, match="line 3, field 'high'"):
         candles_upsert(market, M1, [chunk([0, 1, 2]), bad])
     assert Candle.objects.count() == 0
+
+
+def test_candles_are_deleted_and_fetched_by_their_composite_key(market: Market) -> None:
+    candles_upsert(market, M1, [chunk([0, 1, 2, 3, 4])])
+    at = datetime.fromtimestamp(T0 + 120, tz=UTC)
+    one = Candle.objects.get(pk=(market.pk, "1m", at))
+    assert (one.pk, one.close) == ((market.pk, "1m", at), 102.0)
+    deleted, _ = Candle.objects.filter(market=market, open_time__gte=at).delete()
+    assert deleted == 3
+    assert sorted(closes(market)) == [0, 1]
+
+
+def test_binary_copy_payload_is_postgresqls_format_read_in_blocks() -> None:
+    import struct
+
+    from predictor.services.candle_copy import _pg_binary
+
+    times = np.array([T0, T0 + 60], dtype=np.int64)
+    close = np.array([1.5, -2.25])
+    columns = {"market_id": 7, '"interval"': "15m", "open_time": times, "close": close}
+    payload = _pg_binary(columns, 2, "open_time")
+    blocks = []
+    while block := payload.read(5):
+        blocks.append(block)
+    expected = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+    for ts, price in zip(times.tolist(), close.tolist(), strict=True):
+        micros = (ts - 946_684_800) * 1_000_000
+        expected += struct.pack(">hiqi3siqid", 4, 8, 7, 3, b"15m", 8, micros, 8, price)
+    expected += b"\xff\xff"
+    assert b"".join(blocks) == expected
+    assert max(len(b) for b in blocks) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
@@ -160,6 +161,48 @@ def test_bad_input_stops_the_file_and_writes_nothing(
             stdout=StringIO(),
         )
     assert expected in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "expected"),
+    [
+        (f"{(T0 + 60 * 30) * 1000},100,oops,99,101,5\n", "line 32, field 'high'"),  # parsing
+        (f"{(T0 + 60 * 30) * 1000},100,90,99,101,5\n", "line 32, field 'high'"),  # high < low
+        (f"{(T0 + 60 * 5) * 1000},1,1,1,1,1\n", "line 32, field 'time'"),  # repeats, differs
+    ],
+)
+def test_a_bad_row_in_a_late_chunk_is_reported_with_its_line_and_leaves_nothing(
+    write_csv: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    bad_row: str,
+    expected: str,
+) -> None:
+    from predictor.services import importing
+
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 4)  # 8 chunks, read ahead in a thread
+    path = write_csv("BTCUSDT_1m.csv", HEADER + rows(30) + bad_row + rows(3, start=T0 + 7200))
+    (result,) = importing.stocks_import([path], exchange="binance")
+    assert result.error is not None
+    assert expected in result.error
+    assert Candle.objects.count() == 0
+    assert Market.objects.count() == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("import ")]
+
+
+def test_small_chunks_read_ahead_import_every_row(
+    write_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from predictor.services import importing
+
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 7)
+    path = write_csv("BTCUSDT_1m.csv", HEADER + rows(100) + rows(50, start=T0 + 3600 * 5))
+    (result,) = importing.stocks_import([path], exchange="binance")
+    assert result.error is None
+    assert result.result is not None
+    assert (result.result.rows, result.result.inserted, result.result.gap_count) == (150, 150, 1)
+    times = Candle.objects.order_by("open_time").values_list("open_time", flat=True)
+    assert [t.timestamp() for t in times[:2]] == [T0, T0 + 60]
+    assert not [t for t in threading.enumerate() if t.name.startswith("import ")]
 
 
 def test_same_time_twice_with_equal_values_is_a_duplicate_not_an_error(

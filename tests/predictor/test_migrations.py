@@ -1,0 +1,106 @@
+"""Migration 0003 re-keys the candle table; stored candles must survive both ways."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = ("predictor", "0002_training_sessions")
+AFTER = ("predictor", "0003_candle_composite_primary_key")
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+KEY = ["market_id", "interval", "open_time"]
+
+
+def _migrate(target: tuple[str, str]) -> Any:
+    """Migrate to ``target``; the historical models there."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([target])
+    return executor.loader.project_state([target]).apps
+
+
+def _primary_key() -> list[str]:
+    """The candle table's primary key columns, in key order."""
+    with connection.cursor() as cur:
+        if connection.vendor == "sqlite":
+            # Django's introspection lists them in table order; the pragma has the key order.
+            cur.execute("PRAGMA table_info(predictor_candle)")
+            return [r[1] for r in sorted(cur.fetchall(), key=lambda r: r[5]) if r[5]]
+        constraints = connection.introspection.get_constraints(cur, "predictor_candle")
+    (key,) = [c["columns"] for c in constraints.values() if c["primary_key"]]
+    return list(key)
+
+
+def _stored() -> list[tuple[Any, ...]]:
+    with connection.cursor() as cur:
+        cur.execute(
+            'SELECT m.symbol, c."interval", c.open_time, c.open, c.high, c.low, c.close, c.volume '
+            "FROM predictor_candle c JOIN predictor_market m ON m.id = c.market_id "
+            'ORDER BY m.symbol, c."interval", c.open_time'
+        )
+        return [(*r[:2], _aware(r[2]), *r[3:]) for r in cur.fetchall()]
+
+
+def _aware(value: Any) -> datetime:
+    # SQLite hands the raw column back as text.
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def at_0002(transactional_db: None) -> Iterator[Any]:
+    apps = _migrate(BEFORE)
+    try:
+        yield apps
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_candles_survive_rekeying_both_ways(at_0002: Any) -> None:
+    market_model = at_0002.get_model("predictor", "Market")
+    candle_model = at_0002.get_model("predictor", "Candle")
+    btc = market_model.objects.create(exchange="binance", symbol="BTCUSDT")
+    eth = market_model.objects.create(exchange="binance", symbol="ETHUSDT")
+    rows = [
+        (market, interval, T0 + timedelta(hours=i), 100.0 + i, 102.0 + i, 99.0 + i, 101.0 + i, i)
+        for market, interval in ((btc, "1h"), (btc, "1d"), (eth, "1h"))
+        for i in range(3)
+    ]
+    candle_model.objects.bulk_create(
+        candle_model(market=m, interval=iv, open_time=t, open=o, high=h, low=lo, close=c, volume=v)
+        for m, iv, t, o, h, lo, c, v in rows
+    )
+    before = _stored()
+    assert len(before) == 9
+    assert _primary_key() == ["id"]
+
+    _migrate(AFTER)
+    assert _primary_key() == KEY
+    assert _stored() == before
+    from predictor.models import Candle
+
+    assert Candle.objects.filter(market_id=btc.pk, interval="1h").count() == 3
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Candle.objects.create(
+            market_id=btc.pk, interval="1h", open_time=T0, open=1, high=1, low=1, close=1, volume=1
+        )
+
+    _migrate(BEFORE)
+    assert _primary_key() == ["id"]
+    assert _stored() == before
+    ids = list(candle_model.objects.values_list("id", flat=True))
+    assert len(set(ids)) == 9
+    with pytest.raises(IntegrityError), transaction.atomic():
+        candle_model.objects.create(
+            market=btc, interval="1h", open_time=T0, open=1, high=1, low=1, close=1, volume=1
+        )
+    # A new candle gets an id after the existing ones: the identity continues.
+    added = candle_model.objects.create(
+        market=eth, interval="1d", open_time=T0, open=1, high=1, low=1, close=1, volume=1
+    )
+    assert added.id not in ids
