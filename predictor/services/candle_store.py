@@ -15,6 +15,7 @@ anywhere means nothing of the batch is written.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,6 +143,10 @@ def candles_upsert(
         else:
             result = _merge(stage, direct, scan, replace, source)
         stage.drop()
+        if result.inserted or result.replaced:
+            # Cached reads of this market's candles are keyed by the token: new ones.
+            market.candles_token = uuid.uuid4().hex
+            Market.objects.filter(pk=market.pk).update(candles_token=market.candles_token)
         if result.inserted:
             # Pages cache the coverage counts; new candles make them stale.
             transaction.on_commit(lambda: cache.delete(COVERAGE_CACHE_KEY))
