@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,20 +38,25 @@ class MarketCoverage:
     last_open: datetime
 
 
-COVERAGE_CACHE_KEY = "predictor:market-coverage:v1"
-
-
 def market_coverage_list(cache_seconds: int = 0) -> list[MarketCoverage]:
     """Every market and stored interval with its candle count and time range.
 
     Counting is a scan of the whole candle table (a few hundred ms per million
-    rows), so pages pass ``cache_seconds``; every candle write clears the cache.
+    rows), so pages pass ``cache_seconds``. The cache key is built from every
+    market's ``candles_token``, which each candle write replaces: one cheap query
+    tells whether the cached counts still hold, so they are never stale and are
+    only recounted after a write, not every time a timer runs out.
     """
     if cache_seconds > 0:
-        cached = cache.get(COVERAGE_CACHE_KEY)
+        tokens = Market.objects.order_by("pk").values_list(
+            "pk", "exchange", "symbol", "candles_token"
+        )
+        digest = hashlib.sha1(repr(list(tokens)).encode(), usedforsecurity=False).hexdigest()
+        key = f"predictor:market-coverage:{digest}"
+        cached = cache.get(key)
         if cached is None:
             cached = market_coverage_list()
-            cache.set(COVERAGE_CACHE_KEY, cached, cache_seconds)
+            cache.set(key, cached, cache_seconds)
         return list(cached)
     rows = (
         Candle.objects.values("market_id", "market__exchange", "market__symbol", "interval")

@@ -8,7 +8,7 @@ list of ORM rows. ``next`` starts at the first stored candle after the slice,
 so a gap of months costs one indexed lookup, not a run of empty pages.
 
 Coverage (candle counts per market and interval) comes from the selector's cache
-(``COVERAGE_CACHE_SECONDS``), which every import clears.
+(``COVERAGE_CACHE_SECONDS``), keyed by the markets' candle tokens: a write recounts it.
 """
 
 from __future__ import annotations

@@ -139,3 +139,20 @@ def test_the_forecast_page_shows_actuals_filled_after_it_was_cached(make_market)
     assert after != before
     assert after.count("<tr><td>BTCUSDT</td>") == n_future - 1
     assert before.count("<tr><td>BTCUSDT</td>") == n_future
+
+
+def test_cached_coverage_counts_follow_a_write_to_a_market_already_counted(
+    make_market, settings
+):
+    settings.COVERAGE_CACHE_SECONDS = 600
+    market = make_market("BTCUSDT", 10)
+    api = APIClient()
+
+    def count() -> int:
+        (row,) = api.get(f"/api/markets/{market.pk}/").json()["coverage"]
+        return row["candles"]
+
+    assert count() == 10
+    assert count() == 10  # cached
+    store_candles(market, 3, start=T0 + 10 * HOUR, seed=2)
+    assert count() == 13
