@@ -141,9 +141,7 @@ def test_the_forecast_page_shows_actuals_filled_after_it_was_cached(make_market)
     assert before.count("<tr><td>BTCUSDT</td>") == n_future
 
 
-def test_cached_coverage_counts_follow_a_write_to_a_market_already_counted(
-    make_market, settings
-):
+def test_cached_coverage_counts_follow_a_write_to_a_market_already_counted(make_market, settings):
     settings.COVERAGE_CACHE_SECONDS = 600
     market = make_market("BTCUSDT", 10)
     api = APIClient()
