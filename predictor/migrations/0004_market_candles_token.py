@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("predictor", "0002_training_sessions")]
+    dependencies = [("predictor", "0003_candle_composite_primary_key")]
 
     operations = [
         migrations.AddField(
