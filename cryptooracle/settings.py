@@ -294,5 +294,10 @@ STATICFILES_FINDERS = [
 ]
 
 # --- Pages -----------------------------------------------------------------------------
-# The index page's market coverage (candle counts) is cached this long; imports clear it.
-COVERAGE_CACHE_SECONDS = env.int("COVERAGE_CACHE_SECONDS", 30, minimum=0)
+# The market coverage (candle counts) pages show is cached this long (0: never), keyed by
+# every market's candles_token: a candle write makes it recount, a timer need not.
+COVERAGE_CACHE_SECONDS = env.int("COVERAGE_CACHE_SECONDS", 3600, minimum=0)
+# Coarser bars resampled from stored candles, and the index page's price chart, are cached
+# this long (0: never). Keyed by the market's candles_token, which every candle write
+# replaces: a cached read is never stale, only evicted.
+CANDLE_CACHE_SECONDS = env.int("CANDLE_CACHE_SECONDS", 3600, minimum=0)

@@ -43,6 +43,13 @@ class Market(models.Model):
         max_length=64, blank=True, help_text="CoinAPI symbol id, e.g. GEMINI_SPOT_BTC_USD."
     )
     tracked = models.BooleanField(default=False, help_text="Kept current by the scheduled update.")
+    candles_token = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="Replaced with a random value by every candle write: cached reads of this "
+        "market's candles are keyed by it, so they can never be stale.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -130,13 +130,29 @@ def default_session(sessions: QuerySet[TrainingSession], counted: str) -> Traini
 
 
 def prediction_span(session: TrainingSession) -> dict[str, Any]:
-    """First and last target time of a session's predictions and of its future ones."""
+    """First and last target time of a session's predictions and of its future ones, with
+    the counts (all, future, with actuals) and the newest issue time.
+
+    Predictions are only ever added, or completed with their actuals (a retry starts the
+    session's attempt count anew), so these figures and ``session.attempts`` change
+    whenever what a page shows of them does: :func:`predictions_fingerprint`.
+    """
     return Prediction.objects.filter(session=session).aggregate(
         first=Min("target_time"),
         last=Max("target_time"),
         last_anchor=Max("anchor_time", filter=Q(split="future")),
+        last_issued=Max("issued_at"),
         n=Count("id"),
         n_future=Count("id", filter=Q(split="future")),
+        n_actual=Count("id", filter=Q(actual__isnull=False)),
+    )
+
+
+def predictions_fingerprint(session: TrainingSession, span: dict[str, Any]) -> str:
+    """A cache key part that changes whenever the session's predictions do."""
+    last = span["last_issued"].isoformat() if span["last_issued"] else "-"
+    return (
+        f"{session.pk}:{session.attempts}:{span['n']}:{span['n_future']}:{span['n_actual']}:{last}"
     )
 
 

@@ -41,6 +41,8 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(autouse=True)
-def _no_coverage_cache(settings: Any) -> None:
-    """Pages cache candle coverage; a test's rolled-back candles must not leak into the next."""
+def _no_page_caches(settings: Any) -> None:
+    """Pages cache candle coverage, charts and resampled bars; a test's rolled-back rows must
+    not leak into the next (tests of the caches turn them back on)."""
     settings.COVERAGE_CACHE_SECONDS = 0
+    settings.CANDLE_CACHE_SECONDS = 0

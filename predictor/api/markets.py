@@ -8,7 +8,7 @@ list of ORM rows. ``next`` starts at the first stored candle after the slice,
 so a gap of months costs one indexed lookup, not a run of empty pages.
 
 Coverage (candle counts per market and interval) comes from the selector's cache
-(``COVERAGE_CACHE_SECONDS``), which every import clears.
+(``COVERAGE_CACHE_SECONDS``), keyed by the markets' candle tokens: a write recounts it.
 """
 
 from __future__ import annotations
@@ -20,15 +20,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
 from predictor.api.pagination import Pages
+from predictor.api.renderers import FastJSONRenderer
 from predictor.api.serializers import (
     ID_PATTERN,
     MAX_SOURCE_ROWS_PER_PAGE,
@@ -83,13 +87,28 @@ def _floor(moment: dt.datetime, interval: Interval) -> int:
 def _first_open(
     market: Market, source: Interval, at_or_after: dt.datetime | None, before: dt.datetime | None
 ) -> dt.datetime | None:
-    """The first stored candle in ``[at_or_after, before)``: one lookup on the unique index."""
-    candles = Candle.objects.filter(market=market, interval=source.code)
-    if at_or_after is not None:
-        candles = candles.filter(open_time__gte=at_or_after)
-    if before is not None:
-        candles = candles.filter(open_time__lt=before)
-    return candles.order_by("open_time").values_list("open_time", flat=True).first()
+    """The first stored candle in ``[at_or_after, before)``: one probe of the candle key.
+
+    Raw SQL: the ORM's query building cost more than the lookup itself, twice a page.
+    """
+    sql = f'SELECT MIN(open_time) FROM {Candle._meta.db_table} WHERE market_id = %s AND "interval" = %s'
+    params: list[Any] = [market.pk, source.code]
+    for bound, op in ((at_or_after, ">="), (before, "<")):
+        if bound is not None:
+            sql += f" AND open_time {op} %s"
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        (found,) = cur.fetchone()
+    if found is None or isinstance(found, dt.datetime):
+        return _aware(found)
+    return _aware(dt.datetime.fromisoformat(found))  # SQLite hands MIN() back as text
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC)
 
 
 def _source_for(market: Market, target: Interval | None) -> tuple[Interval, Interval] | None:
@@ -164,7 +183,14 @@ class MarketViewSet(viewsets.ReadOnlyModelViewSet[Market]):
             "follow `next` for the rest."
         ),
     )
-    @action(detail=True, methods=["get"])
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[
+            FastJSONRenderer,
+            *(r for r in api_settings.DEFAULT_RENDERER_CLASSES if r is not JSONRenderer),
+        ],
+    )
     def candles(self, request: Request, pk: str | None = None) -> Response:
         market = self.get_object()
         query = CandleQuerySerializer(data=request.query_params)
@@ -206,6 +232,7 @@ class MarketViewSet(viewsets.ReadOnlyModelViewSet[Market]):
             _naive_utc(page_end),
             interval=target,
             source_interval=source,
+            cache_seconds=settings.CANDLE_CACHE_SECONDS,
         )
         gaps = frame.attrs["gaps"]
         following = _first_open(market, source, page_end, end) if stop < _LAST_SECOND else None

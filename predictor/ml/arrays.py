@@ -120,6 +120,10 @@ def align_markets(
 def _fill_gaps(
     frame: pd.DataFrame, utc: pd.DatetimeIndex, grid: pd.DatetimeIndex
 ) -> tuple[Float32Array, BoolArray]:
+    if utc.equals(grid):  # every bar there (a single forecast's window, usually): no reindex
+        values = frame.loc[:, list(OHLCV_FIELDS)].to_numpy(dtype=np.float32)
+        if np.isfinite(values).all():  # NaN rows are gaps too: the general path fills them
+            return values, np.ones(len(grid), dtype=bool)
     data = frame.loc[:, list(OHLCV_FIELDS)].astype("float64").set_axis(utc)
     if not utc.isin(grid).all():
         raise ValueError("candle times are off the interval's grid")

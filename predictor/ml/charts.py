@@ -1,47 +1,48 @@
 """Plotly figures for the pages, built from arrays; the browser draws them with Plotly.js.
 
-Pure: numpy in, ``plotly.graph_objects.Figure`` out, no Django. Every line is
-thinned to at most :data:`~predictor.ml.downsample.MAX_POINTS` points with
-LTTB; candles arrive already resampled to an interval that fits. Times are
-UTC ``datetime64`` values and the axes say so.
+Pure: numpy in, a figure out, no Django. A figure is the plain ``{"data": [...],
+"layout": {...}}`` mapping Plotly.js takes, built directly rather than through
+``plotly.graph_objects``, whose per-property validation cost 60-150 ms a chart
+(most of an index page's time). Numbers go in Plotly's typed-array form
+(``{"dtype": "f8", "bdata": <base64>}``), exact and with NaN kept as a gap; times
+as ISO strings. Every line is thinned to at most
+:data:`~predictor.ml.downsample.MAX_POINTS` points with LTTB; candles arrive
+already resampled to an interval that fits. Times are UTC and the axes say so.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from predictor.ml.downsample import MAX_POINTS, lttb_indices
 
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.datetime64]
+Figure = dict[str, Any]
 
 UP, DOWN = "#1a9e6b", "#d64545"
 ACTUAL, PREDICTED, FUTURE = "#1d2330", "#2457d6", "#e07b00"
 BASELINE_COLOURS = ("#8a94a6", "#b07cc6", "#3aa7a3", "#c9a227")
-# A small template: Plotly's default one adds ~8 kB of JSON to every figure.
-TEMPLATE = go.layout.Template(
-    layout={
-        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
-        "paper_bgcolor": "#ffffff",
-        "plot_bgcolor": "#ffffff",
-        "colorway": [PREDICTED, FUTURE, UP, DOWN, *BASELINE_COLOURS],
-        "xaxis": {"gridcolor": "#eef0f4", "linecolor": "#c9ced8", "zeroline": False},
-        "yaxis": {"gridcolor": "#eef0f4", "linecolor": "#c9ced8", "zeroline": False},
-        "hovermode": "x unified",
-        # The pages caption charts in HTML (it wraps on phones); a title, when given, takes
-        # the first line of the top margin and the legend the second, above the plot.
-        "title": {"x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top", "yref": "container"},
-        "legend": {"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-        "margin": {"l": 56, "r": 16, "t": 36, "b": 40},
-    }
-)
+_GRID = {"gridcolor": "#eef0f4", "linecolor": "#c9ced8", "zeroline": False}
+# The house look, small: Plotly's default template adds ~8 kB of JSON to every figure.
+LAYOUT: dict[str, Any] = {
+    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
+    "colorway": [PREDICTED, FUTURE, UP, DOWN, *BASELINE_COLOURS],
+    "hovermode": "x unified",
+    # The pages caption charts in HTML (it wraps on phones); a title, when given, takes
+    # the first line of the top margin and the legend the second, above the plot.
+    "legend": {"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+    "margin": {"l": 56, "r": 16, "t": 36, "b": 40},
+}
 
 
 def as_times(values: npt.ArrayLike) -> TimeArray:
@@ -68,20 +69,37 @@ def thin(
     return t, v, positions.astype(np.int64)
 
 
-def _title(fig: Any, title: str | None, margin: int = 76) -> None:
+def numbers(values: npt.ArrayLike) -> dict[str, str]:
+    """A float array as a Plotly typed array: little-endian float64, base64; NaN stays NaN."""
+    raw = np.ascontiguousarray(np.asarray(values, dtype="<f8")).tobytes()
+    return {"dtype": "f8", "bdata": base64.b64encode(raw).decode("ascii")}
+
+
+def time_strings(values: npt.ArrayLike) -> list[str]:
+    """UTC instants as ISO strings to the second, the form Plotly's date axes read."""
+    return [str(s) for s in np.datetime_as_string(as_times(values), unit="s")]
+
+
+def _axis(title: str, **extra: Any) -> dict[str, Any]:
+    return {**_GRID, "title": {"text": title}, **extra}
+
+
+def _figure(title: str | None, height: int, *, top: int = 76) -> Figure:
+    layout: dict[str, Any] = {**LAYOUT, "height": height}
     if title:
-        fig.update_layout(title_text=title, margin_t=margin)
+        layout["title"] = {
+            "text": title, "x": 0.01, "xanchor": "left", "y": 0.985, "yanchor": "top",
+            "yref": "container",
+        }  # fmt: skip
+        layout["margin"] = {**LAYOUT["margin"], "t": top}
+    return {"data": [], "layout": layout}
 
 
-def _figure(title: str | None, height: int = 360) -> Any:
-    fig = go.Figure()
-    fig.update_layout(template=TEMPLATE, height=height)
-    _title(fig, title)
-    return fig
-
-
-def _time_axis(fig: Any, **where: Any) -> None:
-    fig.update_xaxes(title_text="time (UTC)", **where)
+def _line(t: TimeArray, v: FloatArray, name: str, **style: Any) -> dict[str, Any]:
+    return {
+        "type": "scatter", "x": time_strings(t), "y": numbers(v), "mode": "lines",
+        "name": name, **style,
+    }  # fmt: skip
 
 
 def candles_figure(
@@ -91,7 +109,7 @@ def candles_figure(
     title: str | None = None,
     style: str = "candles",
     max_points: int = MAX_POINTS,
-) -> Any:
+) -> Figure:
     """Price (candlesticks, or the close as a line) above volume bars, one shared time axis.
 
     Candles are expected at most ``max_points`` bars long (resample them first);
@@ -99,53 +117,42 @@ def candles_figure(
     """
     t = as_times(times)
     o, h, lo, c, vol = (np.asarray(ohlcv[k], dtype=np.float64) for k in ("open", "high", "low", "close", "volume"))  # fmt: skip
-    fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.74, 0.26]
-    )
-    fig.update_layout(template=TEMPLATE, height=500, margin_t=16)
-    _title(fig, title, 48)
+    fig = _figure(title, 500, top=48)
+    layout = fig["layout"]
+    if not title:
+        layout["margin"] = {**LAYOUT["margin"], "t": 16}
+    # Two rows sharing the time axis: price on 74 % of the height, volume below.
+    layout.update(
+        xaxis={**_GRID, "anchor": "y", "matches": "x2", "showticklabels": False,
+               "rangeslider": {"visible": False}},
+        yaxis={**_GRID, "anchor": "x", "domain": [0.2896, 1.0], "title": {"text": "price"}},
+        xaxis2=_axis("time (UTC)", anchor="y2"),
+        yaxis2={**_GRID, "anchor": "x2", "domain": [0.0, 0.2496], "title": {"text": "volume"}},
+        barmode="overlay", showlegend=False, hovermode="x",
+    )  # fmt: skip
     if style == "line":
         lt, lc, _ = thin(t, c, max_points)
-        fig.add_trace(
-            go.Scatter(
-                _validate=False, x=lt, y=lc, mode="lines", name="close", line={"color": PREDICTED}
-            ),
-            row=1,
-            col=1,
-        )
+        fig["data"].append(_line(lt, lc, "close", line={"color": PREDICTED}, xaxis="x", yaxis="y"))
     else:
-        fig.add_trace(
-            go.Candlestick(
-                _validate=False,
-                x=t,
-                open=o,
-                high=h,
-                low=lo,
-                close=c,
-                name="price",
-                increasing={"line": {"color": UP}},
-                decreasing={"line": {"color": DOWN}},
-            ),
-            row=1,
-            col=1,
-        )
-    # Two single-colour traces, not one colour string per bar: plotly validates
-    # every element of a colour list, which cost ~0.3 s for a week of minutes.
+        x = time_strings(t)
+        fig["data"].append(
+            {
+                "type": "candlestick", "x": x, "open": numbers(o), "high": numbers(h),
+                "low": numbers(lo), "close": numbers(c), "name": "price", "xaxis": "x",
+                "yaxis": "y", "increasing": {"line": {"color": UP}},
+                "decreasing": {"line": {"color": DOWN}},
+            }
+        )  # fmt: skip
+    # Two single-colour traces, not one colour per bar: a colour list is ~20 bytes a bar.
+    x = time_strings(t)
     up = c >= o
     for name, mask, colour in (("volume up", up, UP), ("volume down", ~up, DOWN)):
-        fig.add_trace(
-            go.Bar(
-                _validate=False, x=t, y=np.where(mask, vol, np.nan), name=name,
-                marker={"color": colour}, opacity=0.7,
-            ),
-            row=2,
-            col=1,
+        fig["data"].append(
+            {
+                "type": "bar", "x": x, "y": numbers(np.where(mask, vol, np.nan)), "name": name,
+                "marker": {"color": colour}, "opacity": 0.7, "xaxis": "x2", "yaxis": "y2",
+            }
         )  # fmt: skip
-    fig.update_layout(barmode="overlay")
-    fig.update_layout(xaxis_rangeslider_visible=False, showlegend=False, hovermode="x")
-    fig.update_yaxes(title_text="price", row=1, col=1)
-    fig.update_yaxes(title_text="volume", row=2, col=1)
-    _time_axis(fig, row=2, col=1)
     return fig
 
 
@@ -158,7 +165,7 @@ def forecast_figure(
     y_title: str,
     title: str | None = None,
     max_points: int = MAX_POINTS,
-) -> Any:
+) -> Figure:
     """Actual vs predicted by target time, and the forecasts past the last candle.
 
     ``future`` is ``(target_time, predicted, issued_at, horizon)``; those points
@@ -167,42 +174,41 @@ def forecast_figure(
     fig = _figure(title, 420)
     at, av, _ = thin(*actual, max_points=max_points)
     pt, pv, _ = thin(*predicted, max_points=max_points)
-    fig.add_trace(
-        go.Scatter(_validate=False, x=at, y=av, mode="lines", name="actual", line={"color": ACTUAL})
-    )
-    fig.add_trace(
-        go.Scatter(
-            _validate=False, x=pt, y=pv, mode="lines", name="predicted", line={"color": PREDICTED}
-        )
-    )
+    fig["data"] += [
+        _line(at, av, "actual", line={"color": ACTUAL}),
+        _line(pt, pv, "predicted", line={"color": PREDICTED}),
+    ]
     ft, fv = as_times(future[0]), np.asarray(future[1], dtype=np.float64)
     if len(ft):
-        issued = np.datetime_as_string(as_times(future[2]), unit="m")
-        custom = np.stack([issued, np.asarray(future[3]).astype(str)], axis=-1)
-        fig.add_trace(
-            go.Scatter(
-                _validate=False,
-                x=ft,
-                y=fv,
-                mode="lines+markers",
-                name="forecast past the last candle",
-                line={"color": FUTURE, "dash": "dot"},
-                marker={"size": 8, "symbol": "diamond"},
-                customdata=custom,
-                hovertemplate="%{y}<br>made %{customdata[0]} UTC, horizon %{customdata[1]} bar(s)"
-                "<extra>future</extra>",
-            )
+        issued = np.datetime_as_string(as_times(future[2]), unit="m").tolist()
+        horizons = [str(h) for h in np.asarray(future[3]).tolist()]
+        fig["data"].append(
+            {
+                **_line(ft, fv, "forecast past the last candle"),
+                "mode": "lines+markers",
+                "line": {"color": FUTURE, "dash": "dot"},
+                "marker": {"size": 8, "symbol": "diamond"},
+                "customdata": [list(pair) for pair in zip(issued, horizons, strict=True)],
+                "hovertemplate": "%{y}<br>made %{customdata[0]} UTC, horizon "
+                "%{customdata[1]} bar(s)<extra>future</extra>",
+            }
         )
+    layout = fig["layout"]
     if last_candle is not None:
         edge = str(np.asarray(last_candle).astype("datetime64[s]"))
         end = str(ft.max()) if len(ft) else edge
-        fig.add_vrect(x0=edge, x1=end, fillcolor=FUTURE, opacity=0.08, line_width=0)
-        fig.add_vline(x=edge, line={"color": FUTURE, "dash": "dash", "width": 1})
-        fig.add_annotation(
-            x=edge, y=1, yref="paper", text="last candle", showarrow=False, xanchor="right"
-        )
-    fig.update_yaxes(title_text=y_title)
-    _time_axis(fig)
+        on_x = {"xref": "x", "yref": "paper", "y0": 0, "y1": 1}
+        layout["shapes"] = [
+            {"type": "rect", **on_x, "x0": edge, "x1": end, "fillcolor": FUTURE,
+             "opacity": 0.08, "line": {"width": 0}, "layer": "below"},
+            {"type": "line", **on_x, "x0": edge, "x1": edge,
+             "line": {"color": FUTURE, "dash": "dash", "width": 1}},
+        ]  # fmt: skip
+        layout["annotations"] = [
+            {"x": edge, "y": 1, "xref": "x", "yref": "paper", "text": "last candle",
+             "showarrow": False, "xanchor": "right"}
+        ]  # fmt: skip
+    layout.update(xaxis=_axis("time (UTC)"), yaxis=_axis(y_title))
     return fig
 
 
@@ -214,15 +220,12 @@ def actual_vs_predicted_figure(
     title: str | None = None,
     y_title: str,
     max_points: int = MAX_POINTS,
-) -> Any:
-    fig = _figure(title)
+) -> Figure:
+    fig = _figure(title, 360)
     for name, values, colour in (("actual", actual, ACTUAL), ("predicted", predicted, PREDICTED)):
         t, v, _ = thin(times, values, max_points)
-        fig.add_trace(
-            go.Scatter(_validate=False, x=t, y=v, mode="lines", name=name, line={"color": colour})
-        )
-    fig.update_yaxes(title_text=y_title)
-    _time_axis(fig)
+        fig["data"].append(_line(t, v, name, line={"color": colour}))
+    fig["layout"].update(xaxis=_axis("time (UTC)"), yaxis=_axis(y_title))
     return fig
 
 
@@ -234,29 +237,26 @@ def curves_figure(
     y_title: str,
     percent: bool = False,
     max_points: int = MAX_POINTS,
-) -> Any:
+) -> Figure:
     """Several curves on one time axis: the first is the model, drawn strongest."""
-    fig = _figure(title)
+    fig = _figure(title, 360)
     for i, (name, values) in enumerate(curves.items()):
         t, v, _ = thin(times, values, max_points)
         colour = PREDICTED if i == 0 else BASELINE_COLOURS[(i - 1) % len(BASELINE_COLOURS)]
-        fig.add_trace(
-            go.Scatter(
-                _validate=False,
-                x=t,
-                y=v,
-                mode="lines",
-                name=name.replace("_", " "),
-                line={"color": colour, "width": 2.2 if i == 0 else 1.4},
-                fill="tozeroy" if percent and i == 0 else None,
-            )
+        trace = _line(
+            t, v, name.replace("_", " "), line={"color": colour, "width": 2.2 if i == 0 else 1.4}
         )
-    fig.update_yaxes(title_text=y_title, tickformat=".1%" if percent else None)
-    _time_axis(fig)
+        if percent and i == 0:
+            trace["fill"] = "tozeroy"
+        fig["data"].append(trace)
+    y_axis = _axis(y_title, tickformat=".1%") if percent else _axis(y_title)
+    fig["layout"].update(xaxis=_axis("time (UTC)"), yaxis=y_axis)
     return fig
 
 
-def loss_figure(history: Sequence[Mapping[str, float | None]], *, title: str | None = None) -> Any:
+def loss_figure(
+    history: Sequence[Mapping[str, float | None]], *, title: str | None = None
+) -> Figure:
     """One line per loss in the Keras history (``loss``, ``val_loss``…) by epoch."""
     fig = _figure(title, 300)
     names = [k for k in (history[0] if history else {}) if k != "epoch" and "loss" in k]
@@ -265,24 +265,27 @@ def loss_figure(history: Sequence[Mapping[str, float | None]], *, title: str | N
         values = np.array(
             [np.nan if row.get(name) is None else row[name] for row in history], dtype=float
         )
-        fig.add_trace(
-            go.Scatter(
-                _validate=False,
-                x=epochs,
-                y=values,
-                mode="lines+markers",
-                name=name.replace("_", " "),
-            )
-        )
-    fig.update_xaxes(title_text="epoch", tick0=1, dtick=1 if len(history) <= 20 else None)
-    fig.update_yaxes(title_text="loss", rangemode="tozero")
+        fig["data"].append(
+            {
+                "type": "scatter", "x": numbers(epochs), "y": numbers(values),
+                "mode": "lines+markers", "name": name.replace("_", " "),
+            }
+        )  # fmt: skip
+    x_axis = _axis("epoch", tick0=1)
+    if len(history) <= 20:
+        x_axis["dtick"] = 1
+    fig["layout"].update(xaxis=x_axis, yaxis=_axis("loss", rangemode="tozero"))
     return fig
 
 
 _HTML_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
-def figure_json(fig: Any) -> str:
-    """The figure as JSON that is safe inside ``<script type="application/json">``."""
-    text: str = fig.to_json()
+def figure_json(fig: Figure) -> str:
+    """The figure as JSON that is safe inside ``<script type="application/json">``.
+
+    ``allow_nan=False``: a bare NaN is not JSON; numbers that may be NaN travel as
+    typed arrays (:func:`numbers`).
+    """
+    text = json.dumps(fig, separators=(",", ":"), allow_nan=False)
     return text.translate(_HTML_ESCAPES)

@@ -8,6 +8,7 @@ Accepted on input as well: the original Crypto Oracle's ``M``/``H``/``D``
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -106,6 +107,12 @@ def parse_interval(text: str) -> Interval:
     """Parse ``M``/``H``/``D``, ``1m``, ``5min``, ``4h``, ``1D``, ``15T``… into an Interval."""
     if not isinstance(text, str) or not text.strip():
         raise IntervalError("interval is empty")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str) -> Interval:
+    """Pure and called dozens of times a page (choices, forms): remembered."""
     stripped = text.strip()
     if stripped in _LEGACY:
         return Interval(_UNIT_SECONDS[_LEGACY[stripped][-1]])

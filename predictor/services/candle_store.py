@@ -15,19 +15,18 @@ anywhere means nothing of the batch is written.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
 from predictor.ml.candles import CandleChunk, CandleInputError
 from predictor.ml.intervals import Interval
 from predictor.models import Candle, Market
-from predictor.selectors import COVERAGE_CACHE_KEY
 from predictor.services.candle_copy import FIELDS, IV, STAGE, Direct, Stage, time_sql, utc
 
 
@@ -142,9 +141,11 @@ def candles_upsert(
         else:
             result = _merge(stage, direct, scan, replace, source)
         stage.drop()
-        if result.inserted:
-            # Pages cache the coverage counts; new candles make them stale.
-            transaction.on_commit(lambda: cache.delete(COVERAGE_CACHE_KEY))
+        if result.inserted or result.replaced:
+            # Cached reads of this market's candles (coverage counts, resampled bars,
+            # charts) are keyed by its token: a new one, committed with the candles.
+            market.candles_token = uuid.uuid4().hex
+            Market.objects.filter(pk=market.pk).update(candles_token=market.candles_token)
     return result
 
 

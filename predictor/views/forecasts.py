@@ -11,6 +11,8 @@ from uuid import UUID
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -24,6 +26,7 @@ from predictor.selectors_web import (
     default_session,
     prediction_rows,
     prediction_span,
+    predictions_fingerprint,
     predictions_frame,
     production_session_list,
     session_steps,
@@ -87,12 +90,7 @@ def _latest_forecasts(session: TrainingSession) -> list[dict[str, Any]]:
 
 def _session_context(session: TrainingSession, data: dict[str, Any]) -> dict[str, Any]:
     span = prediction_span(session)
-    latest = _latest_forecasts(session)
-    context: dict[str, Any] = {
-        "span": span,
-        "latest": latest,
-        "newest": max(latest, key=lambda row: row["issued_at"]) if latest else None,
-    }
+    context: dict[str, Any] = {"span": span}
     if not span["n"]:
         return context
     interval = parse_interval(session.interval)
@@ -103,20 +101,38 @@ def _session_context(session: TrainingSession, data: dict[str, Any]) -> dict[str
         end=data.get("end"),
         span=max(DEFAULT_SPAN, dt.timedelta(seconds=100 * interval.seconds)),
     )
-    steps = session_steps(session)
-    step = data.get("step") or steps[0]
-    frame = predictions_frame(session, start=start, end=end)
-    query = urlencode({"start": start.isoformat(), "end": end.isoformat()})
-    context.update(
-        start=start,
-        end=end,
-        step=step,
-        steps=steps,
-        charts=[_market_chart(session, symbol, frame, step) for symbol in session.symbols],
-        rows_in_range=len(frame),
-        csv_url=f"{reverse('predictor:forecast_csv', args=[session.pk])}?{query}",
+    # Charts and tables, cached under a fingerprint of the predictions (counts, actuals
+    # filled, newest issue, attempt): any change to them is a new key.
+    key = (
+        f"predictor:forecast-page:{predictions_fingerprint(session, span)}:"
+        f"{start.isoformat()}:{end.isoformat()}:{data.get('step') or ''}"
     )
-    return context
+    ttl = settings.CANDLE_CACHE_SECONDS
+    shown = cache.get(key) if ttl else None
+    if shown is None:
+        shown = _shown(session, start, end, data.get("step"))
+        if ttl:
+            cache.set(key, shown, ttl)
+    query = urlencode({"start": start.isoformat(), "end": end.isoformat()})
+    csv_url = f"{reverse('predictor:forecast_csv', args=[session.pk])}?{query}"
+    return context | shown | {"start": start, "end": end, "csv_url": csv_url}
+
+
+def _shown(
+    session: TrainingSession, start: dt.datetime, end: dt.datetime, step: int | None
+) -> dict[str, Any]:
+    latest = _latest_forecasts(session)
+    steps = session_steps(session)
+    step = step or steps[0]
+    frame = predictions_frame(session, start=start, end=end)
+    return {
+        "latest": latest,
+        "newest": max(latest, key=lambda row: row["issued_at"]) if latest else None,
+        "step": step,
+        "steps": steps,
+        "charts": [_market_chart(session, symbol, frame, step) for symbol in session.symbols],
+        "rows_in_range": len(frame),
+    }
 
 
 def forecast(request: HttpRequest) -> HttpResponse:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.safestring import SafeString
 
 from predictor.forms import CHART_INTERVALS, ChartForm
 from predictor.ml.charts import candles_figure
@@ -33,6 +37,39 @@ def _interval(asked: str | None, series: MarketSeries, notes: list[str]) -> Inte
     return wanted
 
 
+@dataclass(frozen=True, slots=True)
+class _Drawn:
+    figure: SafeString | None
+    bars: int
+    gap_count: int
+    missing_bars: int
+
+
+def _drawn_chart(
+    market: Market, start: dt.datetime, end: dt.datetime, shown: Interval, style: str
+) -> _Drawn:
+    """The price chart's JSON and what the page says about it, cached by the market's
+    ``candles_token`` (replaced by every candle write, so never stale)."""
+    key = (
+        f"predictor:price-chart:{market.pk}:{market.candles_token}:{start.isoformat()}:"
+        f"{end.isoformat()}:{shown.code}:{style}"
+    )
+    ttl = settings.CANDLE_CACHE_SECONDS
+    cached = cache.get(key) if ttl and market.candles_token else None
+    if cached is not None:
+        return cast(_Drawn, cached)
+    frame = candles_window(market, start, end, shown)
+    figure = None
+    if not frame.empty:
+        ohlcv = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")}
+        figure = chart(candles_figure(frame.index, ohlcv, style=style))
+    gaps = frame.attrs["gaps"]
+    drawn = _Drawn(figure, len(frame), gaps.count, gaps.missing_bars)
+    if ttl and market.candles_token:
+        cache.set(key, drawn, ttl)
+    return drawn
+
+
 def _price_chart(series: MarketSeries, data: dict[str, Any]) -> dict[str, Any]:
     notes: list[str] = []
     asked = _interval(data.get("interval"), series, notes)
@@ -47,22 +84,12 @@ def _price_chart(series: MarketSeries, data: dict[str, Any]) -> dict[str, Any]:
             f"at most {MAX_POINTS:,} per series."
         )
     market = Market.objects.get(pk=series.market_id)
-    frame = candles_window(market, start, end, shown)
-    gaps = frame.attrs["gaps"]
-    if gaps.count:
-        notes.append(
-            f"{gaps.count} gap(s) in this range, {gaps.missing_bars:,} missing {shown.code} bar(s); "
-            "the chart does not fill them."
-        )
     style = data.get("style") or "candles"
-    figure = None
-    if not frame.empty:
-        figure = chart(
-            candles_figure(
-                frame.index,
-                {k: frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")},
-                style=style,
-            )
+    drawn = _drawn_chart(market, start, end, shown, style)
+    if drawn.gap_count:
+        notes.append(
+            f"{drawn.gap_count} gap(s) in this range, {drawn.missing_bars:,} missing "
+            f"{shown.code} bar(s); the chart does not fill them."
         )
     return {
         "series": series,
@@ -72,8 +99,8 @@ def _price_chart(series: MarketSeries, data: dict[str, Any]) -> dict[str, Any]:
         "intervals": [
             c for c in CHART_INTERVALS if parse_interval(c).seconds % series.finest.seconds == 0
         ],
-        "bars": len(frame),
-        "figure": figure,
+        "bars": drawn.bars,
+        "figure": drawn.figure,
         "caption": f"{series.symbol} · {series.exchange} · {shown.code} bars",
         "notes": notes,
         "style": style,

@@ -67,7 +67,7 @@ def test_forecast_figure_marks_the_future_after_the_last_candle() -> None:
     layout = _decoded(fig)["layout"]
     assert [shape["type"] for shape in layout["shapes"]] == ["rect", "line"]
     assert layout["shapes"][1]["x0"] == "2024-01-03T01:00:00"
-    assert fig.data[2].customdata[0].tolist() == ["2024-01-02T23:00", "3"]  # made at target - 3 h
+    assert fig["data"][2]["customdata"][0] == ["2024-01-02T23:00", "3"]  # made at target - 3 h
 
 
 def test_candles_come_with_volume_bars_coloured_by_direction() -> None:
@@ -91,7 +91,7 @@ def test_candles_come_with_volume_bars_coloured_by_direction() -> None:
 
 def test_loss_figure_draws_each_loss_and_skips_other_metrics() -> None:
     history = [{"epoch": 1.0, "loss": 0.5, "val_loss": 0.6, "mae": 0.1}]
-    names = [trace.name for trace in loss_figure(history).data]
+    names = [trace["name"] for trace in loss_figure(history)["data"]]
     assert names == ["loss", "val loss"]
 
 
