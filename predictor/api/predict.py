@@ -11,12 +11,15 @@ that fails is walked again to say which candle and which field is wrong.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from django.db import connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import APIException
@@ -141,6 +144,54 @@ class CandlesField(serializers.Field):
         return value
 
 
+class SessionRows:
+    """Sessions as forecasts read them, kept in this process.
+
+    A forecast needs the session's config and manifest (≈2 kB of JSON), which cost
+    more to fetch and decode than the model takes to run. The row is re-read only when
+    its (status, attempts, finished) differ from the kept one's, read by one indexed
+    lookup per forecast: every training run, retry or cancel changes them.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._rows: OrderedDict[Any, tuple[tuple[Any, ...], TrainingSession]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pk: Any) -> TrainingSession | None:
+        field = TrainingSession._meta.pk
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT status, attempts, finished FROM {TrainingSession._meta.db_table} "
+                f"WHERE {field.column} = %s",
+                [field.get_db_prep_value(pk, connection)],
+            )
+            state = cur.fetchone()
+        if state is None:
+            return None
+        with self._lock:
+            kept = self._rows.get(pk)
+            if kept is not None and kept[0] == tuple(state):
+                self._rows.move_to_end(pk)
+                return kept[1]
+        # Not the per-epoch history and the like: a forecast reads the config and manifest.
+        session = TrainingSession.objects.defer(*_UNUSED_COLUMNS).filter(pk=pk).first()
+        if session is None:
+            return None
+        with self._lock:
+            self._rows[pk] = (tuple(state), session)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        return session
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+sessions = SessionRows()
+
+
 class PredictSerializer(serializers.Serializer):
     session = serializers.UUIDField(help_text="A succeeded training session.")
     candles = CandlesField(
@@ -159,10 +210,7 @@ class PredictSerializer(serializers.Serializer):
             raise serializers.ValidationError({"candles": ["give either candles or markets"]})
         if len(attrs.get("markets", {})) > MAX_MARKETS:
             raise serializers.ValidationError({"markets": [f"at most {MAX_MARKETS} markets"]})
-        # Not the per-epoch history and the like: a forecast reads the config and manifest.
-        session = (
-            TrainingSession.objects.defer(*_UNUSED_COLUMNS).filter(pk=attrs["session"]).first()
-        )
+        session = sessions.get(attrs["session"])
         if session is None:
             raise serializers.ValidationError({"session": ["no such training session"]})
         if session.status != SessionStatus.SUCCEEDED or not session.manifest:

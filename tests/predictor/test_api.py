@@ -24,6 +24,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from predictor.api.forecasters import forecasters
+from predictor.api.predict import sessions
 from predictor.ml.config import TrainConfig
 from predictor.models import (
     Candle,
@@ -55,6 +56,7 @@ def _own_cache_and_models(settings: Any) -> Any:
     }
     yield
     forecasters.clear()
+    sessions.clear()
 
 
 @pytest.fixture
@@ -644,6 +646,20 @@ def test_predict_with_a_baseline_session_works_too(api, zero_session):
     )
     assert response.status_code == 200
     assert response.json()["values"] == [0.0]  # the zero-return baseline
+
+
+def test_predict_sees_a_session_retried_after_its_row_was_kept(api, zero_session):
+    body = {"session": str(zero_session.pk), "candles": _candles(8)}
+    assert api.post("/api/predict", body, format="json").status_code == 200  # row now kept
+    TrainingSession.objects.filter(pk=zero_session.pk).update(
+        status="queued", attempts=zero_session.attempts + 1, finished=None
+    )
+    response = api.post("/api/predict", body, format="json")
+    assert response.status_code == 400
+    assert "queued" in response.json()["session"][0]
+    TrainingSession.objects.filter(pk=zero_session.pk).delete()
+    gone = api.post("/api/predict", body, format="json")
+    assert "no such training session" in gone.json()["session"][0]
 
 
 def test_predict_refuses_unknown_and_untrained_sessions(api, zero_session, make_market):
