@@ -8,6 +8,7 @@ The training form offers the fields of :class:`~predictor.ml.config.TrainConfig`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -60,19 +61,28 @@ class ChartForm(forms.Form):
 
 
 class SessionPickForm(forms.Form):
-    """Forecast and evaluation pages: which session, and for forecasts which range (GET)."""
+    """Forecast and evaluation pages: which session, and for forecasts which range (GET).
 
-    session = forms.ModelChoiceField(queryset=TrainingSession.objects.none(), required=False)
+    ``sessions`` is the page's list, already read: the choice is checked against it, so
+    the page runs its (annotated) session query once, not again to validate the choice.
+    """
+
+    session = forms.UUIDField(required=False)
     start = _when("From")
     end = _when("To")
     step = forms.IntegerField(min_value=1, required=False)
 
-    def __init__(self, *args: Any, sessions: QuerySet[TrainingSession], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sessions: Sequence[TrainingSession] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["session"]
-        field.queryset = sessions  # type: ignore[attr-defined]
-        field.label_from_instance = session_label  # type: ignore[attr-defined]
-        field.empty_label = None  # type: ignore[attr-defined]
+        self.sessions = {s.pk: s for s in sessions}
+
+    def clean_session(self) -> TrainingSession | None:
+        chosen = self.cleaned_data.get("session")
+        if chosen is None:
+            return None
+        if chosen not in self.sessions:
+            raise forms.ValidationError("no such session on this page", code="invalid_choice")
+        return self.sessions[chosen]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -124,9 +124,13 @@ def evaluation_session_list() -> QuerySet[TrainingSession]:
     )
 
 
-def default_session(sessions: QuerySet[TrainingSession], counted: str) -> TrainingSession | None:
-    """The newest session that has something to show (``counted`` > 0), else the newest."""
-    return sessions.filter(**{f"{counted}__gt": 0}).first() or sessions.first()
+def default_session(sessions: Sequence[TrainingSession], counted: str) -> TrainingSession | None:
+    """The newest session that has something to show (``counted`` > 0), else the newest.
+
+    ``sessions``: a page's session list, newest first, annotated with ``counted``.
+    """
+    shown = next((s for s in sessions if (getattr(s, counted, 0) or 0) > 0), None)
+    return shown or (sessions[0] if sessions else None)
 
 
 def prediction_span(session: TrainingSession) -> dict[str, Any]:

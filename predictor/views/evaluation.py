@@ -262,7 +262,7 @@ def report_context(session: TrainingSession, record: EvaluationReport) -> dict[s
 
 
 def evaluation(request: HttpRequest) -> HttpResponse:
-    sessions = evaluation_session_list()
+    sessions = list(evaluation_session_list())  # read once: the picker, the choice and the default
     form = SessionPickForm(request.GET or None, sessions=sessions)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     session = data.get("session") or default_session(sessions, "n_reports")

@@ -136,7 +136,7 @@ def _shown(
 
 
 def forecast(request: HttpRequest) -> HttpResponse:
-    sessions = production_session_list()
+    sessions = list(production_session_list())  # read once: the picker, the choice and the default
     form = SessionPickForm(request.GET or None, sessions=sessions)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     session = data.get("session") or default_session(sessions, "n_predictions")
@@ -164,7 +164,7 @@ def _csv_lines(session: TrainingSession, start: Any, end: Any) -> Iterator[str]:
 
 def forecast_csv(request: HttpRequest, pk: UUID) -> StreamingHttpResponse:
     session = get_object_or_404(TrainingSession, pk=pk, mode=SessionMode.PRODUCTION)
-    form = SessionPickForm(request.GET, sessions=TrainingSession.objects.none())
+    form = SessionPickForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
     response = StreamingHttpResponse(
         _csv_lines(session, data.get("start"), data.get("end")), content_type="text/csv"

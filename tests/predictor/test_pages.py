@@ -126,6 +126,19 @@ def test_forecast_page_of_a_session_without_predictions(
     assert f"forecast -T {session.pk}".encode() in response.content
 
 
+def test_a_session_not_on_the_page_is_refused_and_the_default_shown(
+    client: Client, make_market: Callable[..., Market]
+) -> None:
+    market = make_market("BTCUSDT", 200)
+    production = make_session(market, evaluation=False)
+    store_predictions(production, market)
+    evaluation = make_session(market, evaluation=True)  # not a forecast page session
+    for asked in (evaluation.pk, "00000000-0000-0000-0000-000000000000", "not-a-uuid"):
+        html = client.get(reverse("predictor:forecast"), {"session": asked}).content.decode()
+        assert "Showing the defaults instead" in html
+        assert f'value="{production.pk}" selected' in html
+
+
 def test_forecast_page_marks_the_future_and_says_when_it_was_made(
     client: Client, make_market: Callable[..., Market]
 ) -> None:
