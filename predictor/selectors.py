@@ -211,6 +211,10 @@ def _seconds_of(moment: datetime) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)  # _read_arrays adapts it for each database
+
+
 def _on_grid(target: Interval, start: datetime, end: datetime) -> bool:
     """Both ends on the target's bar grid: then whole cached bars are exactly the answer."""
     return all((_seconds_of(m) - target.anchor_seconds) % target.seconds == 0 for m in (start, end))
@@ -238,7 +242,7 @@ def _cached_bars(
         block_start = missing[0] * span + target.anchor_seconds
         block_end = (missing[-1] + 1) * span + target.anchor_seconds
         read = resample_ohlcv(
-            frame_from_arrays(*_read_arrays(market, base, _naive(block_start), _naive(block_end))),
+            frame_from_arrays(*_read_arrays(market, base, _utc(block_start), _utc(block_end))),
             base,
             target,
         )
@@ -251,12 +255,6 @@ def _cached_bars(
     seconds = pd.DatetimeIndex(frame.index).as_unit("s").asi8
     inside: pd.DataFrame = frame[(seconds >= lo) & (seconds < hi)]
     return inside
-
-
-def _naive(seconds: int) -> datetime:
-    """A Unix time as the naive UTC datetime ``_read_arrays`` compares correctly on both
-    databases (SQLite stores naive UTC text)."""
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
 
 
 def candles_frames(
