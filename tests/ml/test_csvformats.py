@@ -174,6 +174,23 @@ def test_a_truncated_gzip_is_an_error_not_a_short_file(write_csv: Callable[..., 
         read_all(path)
 
 
+@pytest.mark.parametrize("where", ["deflate data", "crc"])
+def test_a_damaged_gzip_is_an_error_naming_the_file(
+    write_csv: Callable[..., Path], where: str
+) -> None:
+    rows = "".join(f"{(T0 + 60 * i) * 1000},1,2,0.5,1.5,3\n" for i in range(5000))
+    path = write_csv("BTCUSDT_1m.csv.gz", "timestamp,open,high,low,close,volume\n" + rows)
+    data = bytearray(path.read_bytes())
+    if where == "crc":
+        data[-8] ^= 0xFF  # the trailer's checksum no longer matches the rows
+    else:
+        data[300:364] = b"\xff" * 64  # an invalid deflate block
+    path.write_bytes(bytes(data))
+    with pytest.raises(CandleFileError, match="truncated or corrupt") as caught:
+        read_all(path)
+    assert str(path) in str(caught.value)
+
+
 def test_chunks_start_small_and_double_up_to_the_chunk_size(
     write_csv: Callable[..., Path],
 ) -> None:
