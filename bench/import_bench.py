@@ -7,8 +7,9 @@ Imports the 130,708-row Binance BTCUSDT 1m file and every owlacar-dotcom__isda 1
 month (2,009,908 rows in all) from ../shared/data through the real ``import_stocks``
 service (parse, validate, write into the indexed candle table, one transaction
 per file), and COPYs the same rows, as CSV prepared beforehand (not timed),
-into (a) a bare table with no index and (b) a table with the same columns and
-the same unique key. The three are interleaved file by file (the order rotating),
+into (a) a bare table with no index and (b) a table with the same unique key.
+Both have the candle table's column types: market, interval (seconds) and time
+as bigints, prices and volume as float8. The three are interleaved file by file (the order rotating),
 so that the load of a shared machine, which swings within seconds, weighs on
 all three alike. Also times parsing the files alone (in the import's chunks), the
 floor of the import's client side. Prints rows/s and the ratios per round, then
@@ -119,7 +120,7 @@ def prepare() -> None:
         cur.execute("SET synchronous_commit TO OFF")
         for name, key in (("bare", ""), ("keyed", ", UNIQUE (market, iv, ts)")):
             cur.execute(
-                f"CREATE TABLE raw_{name} (market text, iv text, ts bigint, open float8, "
+                f"CREATE TABLE raw_{name} (market bigint, iv bigint, ts bigint, open float8, "
                 f"high float8, low float8, close float8, volume float8{key})"
             )
 
@@ -138,7 +139,7 @@ def csv_texts(files: list[Path], first: int, most: int) -> tuple[list[str], floa
         parsed.append((path, list(reader.chunks())))
     seconds = time.perf_counter() - started
     texts = []
-    for path, chunks in parsed:
+    for market, (_path, chunks) in enumerate(parsed, start=1):
         buffer = io.StringIO()
         for chunk in chunks:
             for t, o, h, lo, c, v in zip(
@@ -150,7 +151,7 @@ def csv_texts(files: list[Path], first: int, most: int) -> tuple[list[str], floa
                 chunk.volume.tolist(),
                 strict=True,
             ):
-                buffer.write(f"{path.name[:12]},1m,{t},{o!r},{h!r},{lo!r},{c!r},{v!r}\n")
+                buffer.write(f"{market},60,{t},{o!r},{h!r},{lo!r},{c!r},{v!r}\n")
         texts.append(buffer.getvalue())
     return texts, seconds
 

@@ -413,7 +413,7 @@ def main() -> None:
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT open_time, open, high, low, close, volume FROM predictor_candle "
-                "WHERE market_id = %s AND interval = '1m' AND open_time >= %s "
+                "WHERE market_id = %s AND interval = 60 AND open_time >= %s "
                 "ORDER BY open_time LIMIT 1000",
                 [synth.pk, year_start(1000)],
             )

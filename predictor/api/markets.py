@@ -92,7 +92,7 @@ def _first_open(
     Raw SQL: the ORM's query building cost more than the lookup itself, twice a page.
     """
     sql = f'SELECT MIN(open_time) FROM {Candle._meta.db_table} WHERE market_id = %s AND "interval" = %s'
-    params: list[Any] = [market.pk, source.code]
+    params: list[Any] = [market.pk, source.seconds]
     for bound, op in ((at_or_after, ">="), (before, "<")):
         if bound is not None:
             sql += f" AND open_time {op} %s"

@@ -175,7 +175,7 @@ class Direct:
 
     def __init__(self, market: Market, interval: Interval) -> None:
         self.market, self.interval = market, interval
-        self.key: list[Any] = [market.pk, interval.code]
+        self.key: list[Any] = [market.pk, interval.seconds]
         self.times: list[np.ndarray] = []
         self.lines: list[np.ndarray] = []
         self.rows = 0
@@ -189,7 +189,7 @@ class Direct:
         in its time range; False (nothing written) otherwise."""
         if self.stored_between(int(chunk.open_time[0]), int(chunk.open_time[-1])):
             return False
-        columns: dict[str, Column] = {"market_id": self.market.pk, IV: self.interval.code}
+        columns: dict[str, Column] = {"market_id": self.market.pk, IV: self.interval.seconds}
         columns |= {"open_time": chunk.open_time, **_values(chunk)}
         try:
             with transaction.atomic():

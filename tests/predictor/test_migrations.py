@@ -1,4 +1,5 @@
-"""Migration 0003 re-keys the candle table; stored candles must survive both ways."""
+"""Migrations 0003 (re-keying the candle table) and 0005 (intervals as seconds) keep
+every stored candle, both ways."""
 
 from __future__ import annotations
 
@@ -79,11 +80,9 @@ def test_candles_survive_rekeying_both_ways(at_0002: Any) -> None:
     assert len(before) == 9
     assert _primary_key() == ["id"]
 
-    _migrate(AFTER)
+    Candle = _migrate(AFTER).get_model("predictor", "Candle")
     assert _primary_key() == KEY
     assert _stored() == before
-    from predictor.models import Candle
-
     assert Candle.objects.filter(market_id=btc.pk, interval="1h").count() == 3
     with pytest.raises(IntegrityError), transaction.atomic():
         Candle.objects.create(
@@ -104,3 +103,60 @@ def test_candles_survive_rekeying_both_ways(at_0002: Any) -> None:
         market=eth, interval="1d", open_time=T0, open=1, high=1, low=1, close=1, volume=1
     )
     assert added.id not in ids
+
+
+BEFORE_SECONDS = ("predictor", "0004_market_candles_token")
+SECONDS = ("predictor", "0005_candle_interval_seconds")
+
+
+@pytest.fixture
+def at_0004(transactional_db: None) -> Iterator[Any]:
+    apps = _migrate(BEFORE_SECONDS)
+    try:
+        yield apps
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def _raw_intervals() -> list[Any]:
+    with connection.cursor() as cur:
+        cur.execute('SELECT DISTINCT "interval" FROM predictor_candle ORDER BY 1')
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_intervals_become_seconds_and_codes_again(at_0004: Any) -> None:
+    market_model = at_0004.get_model("predictor", "Market")
+    candle_model = at_0004.get_model("predictor", "Candle")
+    btc = market_model.objects.create(exchange="binance", symbol="BTCUSDT")
+    rows = [
+        (interval, T0 + timedelta(days=i), 100.0 + i, 102.0 + i, 99.0 + i, 101.0 + i, i)
+        for interval in ("1m", "15m", "4h", "1d", "1w")
+        for i in range(2)
+    ]
+    candle_model.objects.bulk_create(
+        candle_model(
+            market=btc, interval=iv, open_time=t, open=o, high=h, low=lo, close=c, volume=v
+        )
+        for iv, t, o, h, lo, c, v in rows
+    )
+    before = sorted(_stored())
+    assert _raw_intervals() == ["15m", "1d", "1m", "1w", "4h"]
+
+    _migrate(SECONDS)
+    assert _raw_intervals() == [60, 900, 14_400, 86_400, 604_800]
+    assert _primary_key() == KEY
+    from predictor.models import Candle
+
+    fields = ("interval", "open_time", "open", "high", "low", "close", "volume")
+    after = sorted(("BTCUSDT", *row) for row in Candle.objects.values_list(*fields))
+    assert after == before  # read back through the model: the same codes and values
+    assert Candle.objects.filter(market_id=btc.pk, interval="4h").count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Candle.objects.create(
+            market_id=btc.pk, interval="1w", open_time=T0, open=1, high=1, low=1, close=1, volume=1
+        )
+
+    _migrate(BEFORE_SECONDS)
+    assert _raw_intervals() == ["15m", "1d", "1m", "1w", "4h"]
+    assert sorted(_stored()) == before

@@ -112,7 +112,7 @@ def test_rows_stored_out_of_time_order_are_read_in_time_order(make_market):
             when = dt.datetime.fromtimestamp(T0 + k * HOUR, tz=dt.UTC)
             cur.execute(
                 f'INSERT INTO {table} (market_id, "interval", open_time, open, high, low, close, '
-                "volume) VALUES (%s, '1h', %s, 1, 2, 0.5, 1.5, 3)",
+                "volume) VALUES (%s, 3600, %s, 1, 2, 0.5, 1.5, 3)",
                 [market.pk, connection.ops.adapt_datetimefield_value(when)],
             )
     frame = candles_frame(market)
