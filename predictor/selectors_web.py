@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.utils import timezone
 
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import (
@@ -87,25 +85,11 @@ def market_series_list(coverage: Sequence[MarketCoverage] | None = None) -> list
     return sorted(result, key=lambda m: (m.symbol, m.exchange))
 
 
-def _sql_instant(value: dt.datetime) -> dt.datetime:
-    """An instant as ``candles_frame``'s raw SQL compares it correctly on both databases.
-
-    SQLite stores open times as naive UTC text ("2024-01-10 16:00:00") while the
-    sqlite3 adapter writes an aware parameter with "+00:00", so the text comparison
-    drops a candle at exactly ``start`` and keeps one at exactly ``end``. Passing naive
-    UTC on SQLite keeps [start, end) half-open. (The lasting fix belongs in
-    ``selectors._read_arrays``: ``connection.ops.adapt_datetimefield_value``.)
-    """
-    if connection.vendor == "sqlite" and timezone.is_aware(value):
-        return timezone.make_naive(value, dt.UTC)
-    return value
-
-
 def candles_window(
     market: Market, start: dt.datetime, end: dt.datetime, interval: Interval
 ) -> pd.DataFrame:
     """Candles of ``market`` opened in [start, end) at ``interval`` (resampled if coarser)."""
-    return candles_frame(market, _sql_instant(start), _sql_instant(end), interval=interval)
+    return candles_frame(market, start, end, interval=interval)
 
 
 def production_session_list() -> QuerySet[TrainingSession]:

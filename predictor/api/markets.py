@@ -71,13 +71,6 @@ def _utc(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(min(seconds, _LAST_SECOND), tz=dt.UTC)
 
 
-def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    """For ``candles_frame``'s raw SQL: on SQLite an aware datetime is bound as text
-    ``…+00:00``, which compares wrongly with the stored ``… 00:00:00``; naive UTC reads
-    right on both SQLite and PostgreSQL (whose Django sessions run in UTC)."""
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
 def _floor(moment: dt.datetime, interval: Interval) -> int:
     seconds = int(moment.timestamp())
     anchor = interval.anchor_seconds
@@ -228,8 +221,8 @@ class MarketViewSet(viewsets.ReadOnlyModelViewSet[Market]):
         page_end = _utc(stop)
         frame = candles_frame(
             market,
-            _naive_utc(_utc(page_start)),
-            _naive_utc(page_end),
+            _utc(page_start),
+            page_end,
             interval=target,
             source_interval=source,
             cache_seconds=settings.CANDLE_CACHE_SECONDS,
