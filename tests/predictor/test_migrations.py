@@ -52,14 +52,20 @@ def _aware(value: Any) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-@pytest.fixture
-def at_0002(transactional_db: None) -> Iterator[Any]:
-    apps = _migrate(BEFORE)
+def _parked_at(target: tuple[str, str]) -> Iterator[Any]:
+    """The database migrated back to ``target`` for a test (its historical models), and
+    forward to the latest migrations after it."""
+    apps = _migrate(target)
     try:
         yield apps
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def at_0002(transactional_db: None) -> Iterator[Any]:
+    yield from _parked_at(BEFORE)
 
 
 def test_candles_survive_rekeying_both_ways(at_0002: Any) -> None:
@@ -111,12 +117,7 @@ SECONDS = ("predictor", "0005_candle_interval_seconds")
 
 @pytest.fixture
 def at_0004(transactional_db: None) -> Iterator[Any]:
-    apps = _migrate(BEFORE_SECONDS)
-    try:
-        yield apps
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+    yield from _parked_at(BEFORE_SECONDS)
 
 
 def _raw_intervals() -> list[Any]:
