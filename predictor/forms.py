@@ -15,14 +15,8 @@ from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
 
 from predictor.ml.config import (
-    ACTIVATIONS,
-    ARCHS,
-    CLASSIFICATION_LOSSES,
     FEATURE_SETS,
-    OPTIMIZERS,
-    REGRESSION_LOSSES,
-    SCALERS,
-    TARGET_KINDS,
+    NAME_CHOICES,
     ConfigError,
     TrainConfig,
 )
@@ -125,8 +119,8 @@ class TrainForm(forms.Form):
         label="Evaluation",
         help_text="Hold out validation and test splits (off: production, trained on all data).",
     )
-    arch = forms.ChoiceField(choices=_choices(ARCHS), initial=DEFAULTS.arch)
-    target = forms.ChoiceField(choices=_choices(TARGET_KINDS), initial=DEFAULTS.target)
+    arch = forms.ChoiceField(choices=_choices(NAME_CHOICES["arch"]), initial=DEFAULTS.arch)
+    target = forms.ChoiceField(choices=_choices(NAME_CHOICES["target"]), initial=DEFAULTS.target)
     features = forms.MultipleChoiceField(
         choices=_choices(FEATURE_SETS),
         initial=list(DEFAULTS.features),
@@ -140,18 +134,20 @@ class TrainForm(forms.Form):
         help_text="Bars ahead; empty: 1 for price, 15 otherwise.",
     )
     units = forms.IntegerField(min_value=1, initial=DEFAULTS.units)
-    activation = forms.ChoiceField(choices=_choices(ACTIVATIONS), initial=DEFAULTS.activation)
+    activation = forms.ChoiceField(
+        choices=_choices(NAME_CHOICES["activation"]), initial=DEFAULTS.activation
+    )
     dropout = forms.FloatField(initial=DEFAULTS.dropout, help_text="A fraction in [0, 1).")
     cnn_blocks = forms.IntegerField(min_value=1, initial=DEFAULTS.cnn_blocks, label="CNN blocks")
     batch_norm = forms.BooleanField(required=False, initial=DEFAULTS.batch_norm)
     epochs = forms.IntegerField(min_value=1, initial=DEFAULTS.epochs)
     batch_size = forms.IntegerField(min_value=1, initial=DEFAULTS.batch_size, label="Batch")
-    optimizer = forms.ChoiceField(choices=_choices(OPTIMIZERS), initial=DEFAULTS.optimizer)
-    learning_rate = forms.FloatField(required=False, help_text="Empty: the optimizer's default.")
-    loss = forms.ChoiceField(
-        choices=_choices(REGRESSION_LOSSES + CLASSIFICATION_LOSSES), initial=DEFAULTS.loss
+    optimizer = forms.ChoiceField(
+        choices=_choices(NAME_CHOICES["optimizer"]), initial=DEFAULTS.optimizer
     )
-    scaler = forms.ChoiceField(choices=_choices(SCALERS), initial=DEFAULTS.scaler)
+    learning_rate = forms.FloatField(required=False, help_text="Empty: the optimizer's default.")
+    loss = forms.ChoiceField(choices=_choices(NAME_CHOICES["loss"]), initial=DEFAULTS.loss)
+    scaler = forms.ChoiceField(choices=_choices(NAME_CHOICES["scaler"]), initial=DEFAULTS.scaler)
     early_stopping = forms.IntegerField(
         min_value=0, initial=DEFAULTS.early_stopping, help_text="Patience in epochs; 0: off."
     )

@@ -18,13 +18,9 @@ from typing import Any
 from rest_framework import serializers
 
 from predictor.ml.config import (
-    ACTIVATIONS,
     ARCHS,
-    CLASSIFICATION_LOSSES,
     FEATURE_SETS,
-    OPTIMIZERS,
-    REGRESSION_LOSSES,
-    SCALERS,
+    NAME_CHOICES,
     TARGET_KINDS,
     ConfigError,
     TrainConfig,
@@ -33,14 +29,6 @@ from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Exchange, Market, SessionStatus, TrainingSession
 from predictor.selectors import market_get
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "arch": ARCHS,
-    "target": TARGET_KINDS,
-    "optimizer": OPTIMIZERS,
-    "loss": REGRESSION_LOSSES + CLASSIFICATION_LOSSES,
-    "activation": ACTIVATIONS,
-    "scaler": SCALERS,
-}
 # Upper bounds against requests that would tie a worker up for ever or overflow a column.
 _MAXIMA: dict[str, int] = {
     "window": 4096,
@@ -79,8 +67,8 @@ def _config_field(field: dataclasses.Field[Any], hint: Any) -> serializers.Field
         "allow_null": nullable,
         "help_text": f"{_HELP.get(field.name, '')} Default: {shown!r}.".strip(),
     }
-    if field.name in _CHOICES:
-        return serializers.ChoiceField(choices=_CHOICES[field.name], **kwargs)
+    if field.name in NAME_CHOICES:
+        return serializers.ChoiceField(choices=NAME_CHOICES[field.name], **kwargs)
     if field.name == "features":
         kwargs.pop("allow_null")
         return serializers.ListField(

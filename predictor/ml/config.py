@@ -40,6 +40,16 @@ REGRESSION_LOSSES: tuple[str, ...] = (
 )
 CLASSIFICATION_LOSSES: tuple[str, ...] = ("sparse_categorical_crossentropy",)
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "elu", "selu", "gelu", "silu", "linear")
+# The allowed values of each named-choice setting: the one table that the config
+# check, the web form and the API serializer read.
+NAME_CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS,
+    "target": TARGET_KINDS,
+    "optimizer": OPTIMIZERS,
+    "loss": REGRESSION_LOSSES + CLASSIFICATION_LOSSES,
+    "activation": ACTIVATIONS,
+    "scaler": SCALERS,
+}
 
 # Which targets each architecture can learn.
 ARCH_TARGETS: dict[str, frozenset[str]] = {
@@ -129,15 +139,7 @@ class TrainConfig:
             raise ConfigError("gap", f"{self.gap} is shorter than the label reach {self.reach}")
 
     def _check_names(self) -> None:
-        choices = {
-            "arch": ARCHS,
-            "target": TARGET_KINDS,
-            "optimizer": OPTIMIZERS,
-            "loss": REGRESSION_LOSSES + CLASSIFICATION_LOSSES,
-            "activation": ACTIVATIONS,
-            "scaler": SCALERS,
-        }
-        for name, allowed in choices.items():
+        for name, allowed in NAME_CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(name, f"{getattr(self, name)!r} is not one of {list(allowed)}")
         if not self.features:
