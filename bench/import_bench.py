@@ -127,7 +127,8 @@ def prepare() -> None:
 
 def csv_texts(files: list[Path], first: int, most: int) -> tuple[list[str], float]:
     """Each file's rows as COPY-ready CSV, and the seconds that parsing the files took."""
-    from predictor.ml.csvformats import CandleReader, Source, detect_layout
+    from predictor.ml.csvformats import CandleReader, detect_layout
+    from predictor.ml.csvsources import Source
 
     parsed = []
     started = time.perf_counter()

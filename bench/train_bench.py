@@ -75,7 +75,8 @@ RATIOS = (
 
 def load_year(rows: int) -> tuple[pd.DataFrame, list[str]]:
     """``rows`` real 1m candles, whole months in date order, re-stamped to one minute grid."""
-    from predictor.ml.csvformats import CandleReader, Source, detect_layout
+    from predictor.ml.csvformats import CandleReader, detect_layout
+    from predictor.ml.csvsources import Source
 
     parts: list[np.ndarray] = []
     used: list[str] = []

@@ -17,60 +17,26 @@ Layouts (detected from the first lines, never from the file name alone):
   ``time,open,high,low,close,volume[,…]`` (e.g. Kraken's).
 
 Every row keeps its physical line number so an error can say file, line and field.
+Sources (plain, ``.gz``, ``.zip`` members) and what a file's name says live in
+:mod:`predictor.ml.csvsources`; turning time columns into Unix seconds in
+:mod:`predictor.ml.csvtimes`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, cast
 
 import numpy as np
 import pandas as pd
-from isal import igzip, igzip_lib
 from pandas.io.parsers import TextFileReader
 
-from predictor.ml.candles import CandleChunk, CandleInputError, FloatArray, IntArray
+from predictor.ml.candles import CandleChunk, FloatArray, IntArray
+from predictor.ml.csvsources import CORRUPT_ERRORS, CandleFileError, Source
+from predictor.ml.csvtimes import TimeParser
 from predictor.ml.symbols import split_symbol
 
-EXCHANGE_NAMES = (
-    "binance-futures",
-    "binance",
-    "gemini",
-    "bitstamp",
-    "kraken",
-    "coinbase",
-    "bitfinex",
-)
-# What inflating a truncated or damaged .gz or .zip raises (isal's stub types its
-# error as an instance, hence the cast).
-_CORRUPT: tuple[type[Exception], ...] = (
-    EOFError,
-    zlib.error,
-    cast(type[Exception], igzip_lib.IsalError),
-    igzip.BadGzipFile,
-    zipfile.BadZipFile,
-)
-DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%Y-%m-%d %I-%p",
-    "%d-%m-%y %H:%M:%S",
-    "%m-%d-%y %H:%M:%S",
-    "%d-%m-%Y %H:%M:%S",
-    "%m/%d/%Y",
-    "%d.%m.%Y %H:%M",
-)
 DEFAULT_CHUNK_ROWS = 250_000
 _BINANCE_KLINE_HEADER = (
     "open_time",
@@ -86,57 +52,6 @@ _BINANCE_KLINE_HEADER = (
     "taker_buy_quote_volume",
     "ignore",
 )
-
-
-class CandleFileError(CandleInputError):
-    """Bad input in a candle file, located by file, line and field."""
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """One readable CSV: a plain file, a ``.gz`` file, or one member of a ``.zip``."""
-
-    path: Path
-    member: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.path}:{self.member}" if self.member else str(self.path)
-
-    @property
-    def stem(self) -> str:
-        base = Path(self.member).name if self.member else self.path.name
-        for suffix in (".gz", ".zip", ".csv", ".txt"):
-            base = base.removesuffix(suffix)
-        return base
-
-    @contextlib.contextmanager
-    def open(self) -> Iterator[IO[bytes]]:
-        if self.member is not None:
-            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as fh:
-                yield fh
-        elif self.path.name.endswith(".gz"):
-            # ISA-L's inflate: 3x zlib's, a third of the import's parsing time
-            # (docs/benchmarks.md); the same file API, errors and GIL release.
-            with igzip.open(self.path, "rb") as gz:  # type: ignore[no-untyped-call]
-                yield gz
-        else:
-            with open(self.path, "rb") as fh:
-                yield fh
-
-
-def sources_in(path: Path) -> list[Source]:
-    """The CSV sources of a path (a ``.zip`` may hold several)."""
-    if path.name.endswith(".zip"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
-        except zipfile.BadZipFile as exc:
-            raise CandleFileError(str(path), f"not a readable zip archive ({exc})") from None
-        if not members:
-            raise CandleFileError(str(path), "the zip archive holds no .csv file")
-        return [Source(path, member) for member in sorted(members)]
-    return [Source(path)]
 
 
 def _norm(name: str) -> str:
@@ -176,7 +91,7 @@ def _first_lines(source: Source, count: int = 4) -> list[str]:
                 lines.append(raw.decode("utf-8-sig", errors="replace").strip())
                 if len(lines) >= count:
                     break
-    except _CORRUPT as exc:
+    except CORRUPT_ERRORS as exc:
         raise CandleFileError(source.name, f"the file is truncated or corrupt ({exc})") from None
     except OSError as exc:
         raise CandleFileError(source.name, f"cannot read the file: {exc}") from None
@@ -308,114 +223,6 @@ def _headerless_layout(source: Source, fields: list[str]) -> Layout:
     )
 
 
-def unix_to_seconds(values: FloatArray) -> FloatArray:
-    """Unix times in s, ms or µs (decided per value, so mixed files work) → seconds."""
-    out = values.astype(np.float64, copy=True)
-    micro = out >= 1e14
-    milli = (out >= 1e11) & ~micro
-    out[micro] /= 1e6
-    out[milli] /= 1e3
-    return out
-
-
-def _parse_dates(text: pd.Series, fmt: str) -> FloatArray:
-    parsed = pd.to_datetime(text.astype(str), format=fmt, errors="coerce", utc=True)
-    seconds: FloatArray = pd.DatetimeIndex(parsed).as_unit("s").asi8.astype(np.float64)
-    # NaT comes back as the int64 minimum; mark it missing.
-    seconds[parsed.isna().to_numpy()] = np.nan
-    return seconds
-
-
-def choose_date_format(text: pd.Series, unix_hint: FloatArray | None) -> str | None:
-    """The date format that parses the most rows, ties broken by agreement with unix."""
-    best: tuple[int, float, str] | None = None
-    sample = text.iloc[:2000]
-    hint = unix_hint[:2000] if unix_hint is not None else None
-    for fmt in DATE_FORMATS:
-        seconds = _parse_dates(sample, fmt)
-        ok = int(np.isfinite(seconds).sum())
-        if ok == 0:
-            continue
-        distance = 0.0
-        if hint is not None:
-            both = np.isfinite(seconds) & np.isfinite(hint)
-            if both.any():
-                distance = float(np.median(np.abs(seconds[both] - hint[both])))
-        key = (-ok, distance, fmt)
-        if best is None or key[:2] < best[:2]:
-            best = key
-    return None if best is None else best[2]
-
-
-@dataclass(slots=True)
-class _TimeParser:
-    """Turns a chunk's time columns into whole Unix seconds, Date first."""
-
-    layout: Layout
-    source: str
-    date_format: str | None = None
-    corrected: int = 0  # rows where the unix column disagreed with Date
-
-    def __call__(self, frame: pd.DataFrame, lines: IntArray) -> IntArray:
-        lay = self.layout
-        unix: FloatArray | None = None
-        if lay.time_numeric is not None:
-            column = frame[lay.time_numeric]
-            numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-            if lay.time_text is None and np.isnan(numeric).any() and column.dtype == object:
-                # A "timestamp" column holding date strings (plain OHLCV files).
-                return self._from_text(column, None, lines, lay.time_numeric)
-            unix = unix_to_seconds(numeric)
-        if lay.time_text is None:
-            assert unix is not None
-            assert lay.time_numeric is not None
-            return self._whole_seconds(unix, lines, lay.time_numeric)
-        text = frame[lay.time_text].astype(str)
-        if lay.time_extra is not None:
-            text = text + " " + frame[lay.time_extra].astype(str)
-        return self._from_text(text, unix, lines, lay.time_text)
-
-    def _from_text(
-        self, text: pd.Series, unix: FloatArray | None, lines: IntArray, name: str
-    ) -> IntArray:
-        if self.date_format is None:
-            self.date_format = choose_date_format(text, unix)
-        seconds = (
-            _parse_dates(text, self.date_format) if self.date_format else np.full(len(text), np.nan)
-        )
-        missing = np.isnan(seconds)
-        for fmt in DATE_FORMATS:  # rows in another format (files that join two exports)
-            if not missing.any():
-                break
-            if fmt != self.date_format:
-                seconds[missing] = _parse_dates(text[missing], fmt)
-                missing = np.isnan(seconds)
-        if unix is not None:
-            both = ~np.isnan(seconds) & ~np.isnan(unix)
-            self.corrected += int((np.abs(seconds[both] - unix[both]) >= 1).sum())
-            seconds = np.where(np.isnan(seconds), unix, seconds)
-        return self._whole_seconds(seconds, lines, name)
-
-    def _whole_seconds(self, seconds: FloatArray, lines: IntArray, name: str) -> IntArray:
-        bad = ~np.isfinite(seconds)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise CandleFileError(
-                self.source, "time is missing or not readable", line=int(lines[row]), field=name
-            )
-        rounded = np.round(seconds)
-        off = np.abs(seconds - rounded) > 1e-3
-        if off.any():
-            row = int(np.argmax(off))
-            raise CandleFileError(
-                self.source,
-                f"time {seconds[row]!r} is not a whole second",
-                line=int(lines[row]),
-                field=name,
-            )
-        return rounded.astype(np.int64)
-
-
 def _numbers(frame: pd.DataFrame, name: str, lines: IntArray, source: str) -> FloatArray:
     column = frame[name]
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
@@ -447,7 +254,7 @@ class CandleReader:
     first_chunk_rows: int | None = None
     rows_read: int = 0
     symbols_seen: set[str] = field(default_factory=set)
-    _times: _TimeParser | None = None
+    _times: TimeParser | None = None
 
     @property
     def date_corrections(self) -> int:
@@ -455,7 +262,7 @@ class CandleReader:
 
     def chunks(self) -> Iterator[CandleChunk]:
         lay = self.layout
-        self._times = _TimeParser(lay, self.source.name)
+        self._times = TimeParser(self.source.name, lay.time_numeric, lay.time_text, lay.time_extra)
         wanted = {"open", "high", "low", "close", lay.volume}
         wanted |= {
             c for c in (lay.time_numeric, lay.time_text, lay.time_extra, lay.symbol_column) if c
@@ -486,7 +293,7 @@ class CandleReader:
                         yield self._chunk(frame, lines)
         except CandleFileError:
             raise
-        except _CORRUPT as exc:
+        except CORRUPT_ERRORS as exc:
             raise CandleFileError(
                 self.source.name, f"the file is truncated or corrupt ({exc})", line=first_line
             ) from None
@@ -541,28 +348,3 @@ def _frames(reader: TextFileReader, sizes: Iterator[int]) -> Iterator[pd.DataFra
         if not len(frame):  # a file without rows: one empty frame, then the end
             return
         yield frame
-
-
-def exchange_from_name(source: Source) -> str | None:
-    """An exchange named in the file or folder name (``gemini_BTCUSD_1hr.csv``)."""
-    parts = [source.stem, *(p for p in reversed(source.path.parent.parts[-3:]))]
-    for part in parts:
-        tokens = re.split(r"[^a-z0-9\-]+|_", part.lower())
-        for exchange in EXCHANGE_NAMES:
-            if exchange in tokens:
-                return exchange
-    return None
-
-
-def symbol_from_name(source: Source) -> str | None:
-    """The symbol in a file name: ``BTCUSDT-1m-2024-01``, ``gemini_BTCUSD_1hr``, ``BTCUSDT_5m``."""
-    for token in re.split(r"[_\-\s.]+", source.stem):
-        upper = token.upper()
-        if (
-            len(upper) >= 5
-            and upper.isalnum()
-            and not upper[0].isdigit()
-            and split_symbol(upper)[0]
-        ):
-            return upper
-    return None

@@ -16,11 +16,10 @@ from pathlib import Path
 from django.db import transaction
 
 from predictor.ml.candles import CandleChunk
-from predictor.ml.csvformats import (
+from predictor.ml.csvformats import CandleReader, detect_layout
+from predictor.ml.csvsources import (
     CandleFileError,
-    CandleReader,
     Source,
-    detect_layout,
     exchange_from_name,
     sources_in,
     symbol_from_name,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from predictor.ml.csvformats import CandleFileError, CandleReader, Source, detect_layout
+from predictor.ml.csvformats import CandleReader, detect_layout
+from predictor.ml.csvsources import CandleFileError, Source
 from predictor.ml.prefetch import prefetched
 
 T0 = 1_704_067_200
