@@ -8,9 +8,7 @@ over millions of rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -22,11 +20,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
 
 from predictor.ml.intervals import CANONICAL_INTERVALS
-from predictor.models import Candle, Market
+from predictor.models import Market
 from predictor.selectors import stored_intervals
-
-CANDLE_PAGE_ROWS = 100
-_CANDLE_FIELDS = ("open_time", "open", "high", "low", "close", "volume")
+from predictor.selectors_web import CandlePage, candle_page
 
 
 @admin.register(Market)
@@ -100,46 +96,6 @@ class MarketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "day": before_text if _day(before_text) else "",
         }
         return TemplateResponse(request, "admin/predictor/market/candles.html", context)
-
-
-@dataclass(frozen=True, slots=True)
-class CandlePage:
-    """One page of candles, newest first, and where the neighbouring pages start."""
-
-    rows: list[dict[str, Any]]
-    newer: datetime | None  # open time of the first row, when newer candles exist
-    older: datetime | None  # open time of the last row, when older candles exist
-
-
-def candle_page(
-    market: Market,
-    interval: str,
-    *,
-    before: datetime | None = None,
-    after: datetime | None = None,
-    size: int = CANDLE_PAGE_ROWS,
-) -> CandlePage:
-    """Up to ``size`` candles before ``before`` (or after ``after``, or the newest).
-
-    Each page is one index range scan on (market, interval, open_time) plus two
-    index probes for its neighbours, however deep into the history it is.
-    """
-    candles = Candle.objects.filter(market=market, interval=interval)
-    rows: list[dict[str, Any]] = []
-    if after is not None:
-        newer = candles.filter(open_time__gt=after).order_by("open_time")
-        rows = list(newer.values(*_CANDLE_FIELDS)[:size])[::-1]
-    if after is None or len(rows) < size:  # paging back up to the top ends on the newest page
-        older = candles.filter(open_time__lt=before) if before is not None else candles
-        rows = list(older.order_by("-open_time").values(*_CANDLE_FIELDS)[:size])
-    if not rows:
-        return CandlePage([], newer=None, older=None)
-    first, last = rows[0]["open_time"], rows[-1]["open_time"]
-    return CandlePage(
-        rows,
-        newer=first if candles.filter(open_time__gt=first).exists() else None,
-        older=last if candles.filter(open_time__lt=last).exists() else None,
-    )
 
 
 def _when(text: str | None, name: str) -> datetime | None:

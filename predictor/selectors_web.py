@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import (
+    Candle,
     EvaluationReport,
     Market,
     Prediction,
@@ -219,4 +220,49 @@ def session_steps(session: TrainingSession) -> list[int]:
         .order_by("step")
         .values_list("step", flat=True)
         .distinct()
+    )
+
+
+# The admin's candle browser: a page of a market's candles, keyset-paged by time.
+CANDLE_PAGE_ROWS = 100
+_CANDLE_FIELDS = ("open_time", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class CandlePage:
+    """One page of candles, newest first, and where the neighbouring pages start."""
+
+    rows: list[dict[str, Any]]
+    newer: dt.datetime | None  # open time of the first row, when newer candles exist
+    older: dt.datetime | None  # open time of the last row, when older candles exist
+
+
+def candle_page(
+    market: Market,
+    interval: str,
+    *,
+    before: dt.datetime | None = None,
+    after: dt.datetime | None = None,
+    size: int = CANDLE_PAGE_ROWS,
+) -> CandlePage:
+    """Up to ``size`` candles before ``before`` (or after ``after``, or the newest).
+
+    Each page is one index range scan on (market, interval, open_time) plus two
+    index probes for its neighbours, however deep into the history it is.
+    """
+    candles = Candle.objects.filter(market=market, interval=interval)
+    rows: list[dict[str, Any]] = []
+    if after is not None:
+        newer = candles.filter(open_time__gt=after).order_by("open_time")
+        rows = list(newer.values(*_CANDLE_FIELDS)[:size])[::-1]
+    if after is None or len(rows) < size:  # paging back up to the top ends on the newest page
+        older = candles.filter(open_time__lt=before) if before is not None else candles
+        rows = list(older.order_by("-open_time").values(*_CANDLE_FIELDS)[:size])
+    if not rows:
+        return CandlePage([], newer=None, older=None)
+    first, last = rows[0]["open_time"], rows[-1]["open_time"]
+    return CandlePage(
+        rows,
+        newer=first if candles.filter(open_time__gt=first).exists() else None,
+        older=last if candles.filter(open_time__lt=last).exists() else None,
     )
