@@ -341,6 +341,25 @@ def test_coinapi_missing_field_is_named(httpserver, fake, fake_time):
     assert "GEMINI_SPOT_BTC_USD" in str(caught.value)
 
 
+@pytest.mark.parametrize("provider", ["binance", "coinapi"])
+def test_a_page_that_does_not_advance_is_refused_not_fetched_for_ever(
+    httpserver, fake, fake_time, provider
+):
+    fake.page_cap = 40
+    if provider == "binance":
+        client, market, body, field = _binance, _spot(), fake.binance_body(), "open_time"
+    else:
+        client, market, body, field = _coinapi, _gemini(), fake.coinapi_body(), "time_period_start"
+    # The second request, for the bars from the 41st on, gets the first page again.
+    fake.inject(
+        lambda request: None, Response(json.dumps(body[:40]), content_type="application/json")
+    )
+    with pytest.raises(MalformedPayload, match="does not advance") as caught:
+        _collect(client(httpserver, fake_time), market, fake.start, fake.end, fake.end)
+    assert (caught.value.provider, caught.value.field) == (provider, field)
+    assert len(fake.requests) == 2
+
+
 # --- which markets a provider quotes ---------------------------------------------------------
 
 

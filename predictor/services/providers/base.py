@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -112,3 +112,44 @@ def chunk_from_columns(
         volume=columns["volume"],
         line=np.arange(open_time.shape[0], dtype=np.int64),
     )
+
+
+def grid_ceil(seconds: int, interval: Interval) -> int:
+    """The first bar start at or after ``seconds``."""
+    offset = (seconds - interval.anchor_seconds) % interval.seconds
+    return seconds if offset == 0 else seconds + interval.seconds - offset
+
+
+def paged(
+    provider: str,
+    interval: Interval,
+    start: int,
+    end: int,
+    fetch: Callable[[int, int], tuple[CandleChunk, str]],
+    *,
+    time_field: str,
+) -> Iterator[CandlePage]:
+    """The closed candles in [start, end) page by page: ``fetch(cursor, end)`` asks the API
+    for the bars from ``cursor`` (a bar start) and answers the parsed page and its URL.
+
+    The next page starts one bar after the last one seen. An empty page ends the walk;
+    a page that ends before its own start would loop for ever, so it is refused,
+    naming the provider, the request and ``time_field``.
+    """
+    cursor = grid_ceil(start, interval)
+    while cursor + interval.seconds <= end:
+        chunk, url = fetch(cursor, end)
+        if len(chunk) == 0:
+            return
+        last_seen = int(chunk.open_time[-1])
+        if last_seen < cursor:
+            raise MalformedPayload(
+                provider,
+                url,
+                time_field,
+                f"the page ends at {last_seen}, before its start {cursor}: it does not advance",
+            )
+        chunk = closed_only(chunk, interval, cursor, end)
+        if len(chunk):
+            yield CandlePage(chunk, url)
+        cursor = last_seen + interval.seconds

@@ -26,8 +26,8 @@ from predictor.services.providers.base import (
     MarketMismatch,
     check_prices,
     chunk_from_columns,
-    closed_only,
     float_column,
+    paged,
 )
 from predictor.services.providers.http import HttpClient, MalformedPayload
 
@@ -44,12 +44,6 @@ class _Venue:
     url: str
     limit: int
     intervals: frozenset[str]
-
-
-def grid_ceil(seconds: int, interval: Interval) -> int:
-    """The first bar start at or after ``seconds``."""
-    offset = (seconds - interval.anchor_seconds) % interval.seconds
-    return seconds if offset == 0 else seconds + interval.seconds - offset
 
 
 class BinanceProvider:
@@ -101,35 +95,21 @@ class BinanceProvider:
     ) -> Iterator[CandlePage]:
         self.check_market(market, interval)
         venue = self._venues[market.exchange]
-        end = min(end, now)
-        cursor = grid_ceil(start, interval)
-        while cursor + interval.seconds <= end:
+
+        def fetch(cursor: int, until: int) -> tuple[CandleChunk, str]:
             params = {
                 "symbol": market.symbol,
                 "interval": interval.code,
                 "startTime": cursor * 1000,
-                "endTime": end * 1000 - 1,
+                "endTime": until * 1000 - 1,
                 "limit": venue.limit,
             }
             payload, url = self.client.get_json(venue.url, params=params)
             chunk, close_ms = self.parse(payload, url)
-            if len(chunk) == 0:
-                return
-            last_seen = int(chunk.open_time[-1])
-            if last_seen < cursor:
-                raise MalformedPayload(
-                    self.name,
-                    url,
-                    "open_time",
-                    f"the page ends at {last_seen}, before startTime {cursor}: it does not advance",
-                )
             still_open = close_ms >= now * 1000
-            if still_open.any():
-                chunk = chunk.take(~still_open)
-            chunk = closed_only(chunk, interval, cursor, end)
-            if len(chunk):
-                yield CandlePage(chunk, url)
-            cursor = last_seen + interval.seconds
+            return (chunk.take(~still_open) if still_open.any() else chunk), url
+
+        yield from paged(self.name, interval, start, min(end, now), fetch, time_field="open_time")
 
     def parse(self, payload: Any, url: str) -> tuple[CandleChunk, IntArray]:
         """A klines array as a chunk (open times in seconds) and the close times in ms."""

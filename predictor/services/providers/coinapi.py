@@ -34,12 +34,11 @@ from predictor.services.providers.base import (
     MarketMismatch,
     check_prices,
     chunk_from_columns,
-    closed_only,
     float_column,
     normalise_asset,
     normalise_symbol,
+    paged,
 )
-from predictor.services.providers.binance import grid_ceil
 from predictor.services.providers.http import (
     ErrorHook,
     HttpClient,
@@ -174,35 +173,23 @@ class CoinApiProvider:
         self, market: Market, interval: Interval, start: int, end: int, *, now: int
     ) -> Iterator[CandlePage]:
         self.check_market(market, interval)
-        symbol_id = self.symbol_id(market)
-        url = f"{self.url}/v1/ohlcv/{symbol_id}/history"
-        end = min(end, now)
-        cursor = grid_ceil(start, interval)
-        while cursor + interval.seconds <= end:
+        url = f"{self.url}/v1/ohlcv/{self.symbol_id(market)}/history"
+
+        def fetch(cursor: int, until: int) -> tuple[CandleChunk, str]:
             params = {
                 "period_id": PERIOD_IDS[interval.seconds],
                 "time_start": _iso(cursor),
-                "time_end": _iso(end),
+                "time_end": _iso(until),
                 "limit": self.limit,
             }
             payload, request_url = self.client.get_json(
                 url, params=params, headers={"X-CoinAPI-Key": self.api_key}
             )
-            chunk = self.parse(payload, request_url)
-            if len(chunk) == 0:
-                return
-            last_seen = int(chunk.open_time[-1])
-            if last_seen < cursor:
-                raise MalformedPayload(
-                    self.name,
-                    request_url,
-                    "time_period_start",
-                    "the page ends before time_start: it does not advance",
-                )
-            chunk = closed_only(chunk, interval, cursor, end)
-            if len(chunk):
-                yield CandlePage(chunk, request_url)
-            cursor = last_seen + interval.seconds
+            return self.parse(payload, request_url), request_url
+
+        yield from paged(
+            self.name, interval, start, min(end, now), fetch, time_field="time_period_start"
+        )
 
     def parse(self, payload: Any, url: str) -> CandleChunk:
         if not isinstance(payload, list):
