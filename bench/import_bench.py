@@ -9,8 +9,8 @@ service (parse, validate, write into the indexed candle table, one transaction
 per file), and COPYs the same rows, as CSV prepared beforehand (not timed),
 into (a) a bare table with no index and (b) a table with the same unique key.
 Both have the candle table's column types: market, interval (seconds) and time
-as bigints, prices and volume as float8. The three are interleaved file by file (the order rotating),
-so that the load of a shared machine, which swings within seconds, weighs on
+as bigints, prices and volume as float8. The three are interleaved file by file
+(the order rotating), so that the load of a shared machine, which swings within seconds, weighs on
 all three alike. Also times parsing the files alone (in the import's chunks), the
 floor of the import's client side. Prints rows/s and the ratios per round, then
 the medians.

@@ -17,7 +17,7 @@ from django.db import connection, models
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
-from predictor.ml.intervals import INTERVAL_CHOICES, Interval, parse_interval
+from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval
 
 
 class Exchange(models.TextChoices):
@@ -91,21 +91,17 @@ class IntervalField(models.Field):  # type: ignore[type-arg]
         if value is None or value == "":
             return None
         try:
-            return _interval(value).code
+            return _as_interval(value).code
         except ValueError as exc:  # IntervalError, or a non-positive count of seconds
             raise ValidationError(str(exc), code="invalid") from None
 
     def get_prep_value(self, value: object) -> int | None:
         value = super().get_prep_value(value)
-        return None if value is None else _interval(value).seconds
+        return None if value is None else _as_interval(value).seconds
 
 
-def _interval(value: object) -> Interval:
-    if isinstance(value, Interval):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Interval(value)
-    return parse_interval(str(value))
+def _as_interval(value: object) -> Interval:
+    return as_interval(value if isinstance(value, Interval | int) else str(value))
 
 
 class Candle(models.Model):

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, Min
 
-from predictor.ml.intervals import INTERVAL_CHOICES, Interval, parse_interval
+from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval, parse_interval
 from predictor.ml.resample import GapReport, find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
 from predictor.models import Candle, Market
 
@@ -174,13 +174,13 @@ def candles_frame(
     :data:`BLOCK_BARS`, keyed by the market's ``candles_token`` (see :func:`_cached_bars`).
     """
     if source_interval:
-        base = _as_interval(source_interval)
+        base = as_interval(source_interval)
     else:
         stored = stored_intervals(market)
         if not stored:
             raise Candle.DoesNotExist(f"no candles stored for {market}")
         base = stored[0]
-    target = _as_interval(interval) if interval else base
+    target = as_interval(interval) if interval else base
     if target.seconds == base.seconds:
         frame = frame_from_arrays(*_read_arrays(market, base, start, end))
     elif (
@@ -269,10 +269,6 @@ def candles_frames(
     joined = pd.concat({k: f[list(_FIELDS)] for k, f in frames.items()}, axis=1, join="outer")
     joined.attrs["gaps"] = {k: f.attrs["gaps"] for k, f in frames.items()}
     return joined
-
-
-def _as_interval(value: str | Interval) -> Interval:
-    return value if isinstance(value, Interval) else parse_interval(value)
 
 
 __all__ = [

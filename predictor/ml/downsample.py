@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from predictor.ml.intervals import CANONICAL_INTERVALS, Interval, parse_interval
+from predictor.ml.intervals import CANONICAL_INTERVALS, Interval, as_interval, parse_interval
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -94,7 +94,7 @@ def interval_for_points(
 ) -> Interval:
     """The finest interval, ``interval`` or a coarser multiple of it, giving at most
     ``max_points`` bars over ``span_seconds``; the coarsest candidate if none does."""
-    base = interval if isinstance(interval, Interval) else parse_interval(interval)
+    base = as_interval(interval)
     if max_points < 1:
         raise ValueError(f"max_points must be positive, got {max_points}")
     options = sorted(

@@ -110,6 +110,16 @@ def parse_interval(text: str) -> Interval:
     return _parse(text)
 
 
+def as_interval(value: Interval | str | int) -> Interval:
+    """An Interval from itself, a code (anything :func:`parse_interval` reads) or whole
+    seconds."""
+    if isinstance(value, Interval):
+        return value
+    if isinstance(value, int):
+        return Interval(value)
+    return parse_interval(value)
+
+
 @functools.lru_cache(maxsize=256)
 def _parse(text: str) -> Interval:
     """Pure and called dozens of times a page (choices, forms): remembered."""

@@ -323,9 +323,8 @@ def _replace(table: str, differs: str, key: list[Any]) -> int:
 
 def market_last_open_time(market: Market, interval: Interval | str) -> datetime | None:
     """The newest stored open time of a market at an interval."""
-    code = interval.code if isinstance(interval, Interval) else interval
     latest = (
-        Candle.objects.filter(market=market, interval=code)
+        Candle.objects.filter(market=market, interval=interval)
         .order_by("-open_time")
         .values_list("open_time", flat=True)
         .first()

@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictor.ml.intervals import IntervalError, infer_interval, parse_interval
+from predictor.ml.intervals import (
+    Interval,
+    IntervalError,
+    as_interval,
+    infer_interval,
+    parse_interval,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,3 +79,15 @@ def test_inference_matches_the_mode_of_the_distinct_times_spacings(seed: int) ->
     distinct = np.unique(times)
     spacings, counts = np.unique(np.diff(distinct), return_counts=True)
     assert infer_interval(times).seconds == int(spacings[np.argmax(counts)])
+
+
+def test_as_interval_takes_an_interval_a_code_or_seconds() -> None:
+    four_hours = Interval(14_400)
+    assert as_interval(four_hours) is four_hours
+    assert as_interval("4h") == four_hours
+    assert as_interval("240min") == four_hours
+    assert as_interval(14_400) == four_hours
+    with pytest.raises(IntervalError):
+        as_interval(0)
+    with pytest.raises(IntervalError):
+        as_interval("soon")

@@ -144,11 +144,9 @@ def test_intervals_become_seconds_and_codes_again(at_0004: Any) -> None:
     before = sorted(_stored())
     assert _raw_intervals() == ["15m", "1d", "1m", "1w", "4h"]
 
-    _migrate(SECONDS)
+    Candle = _migrate(SECONDS).get_model("predictor", "Candle")
     assert _raw_intervals() == [60, 900, 14_400, 86_400, 604_800]
     assert _primary_key() == KEY
-    from predictor.models import Candle
-
     fields = ("interval", "open_time", "open", "high", "low", "close", "volume")
     after = sorted(("BTCUSDT", *row) for row in Candle.objects.values_list(*fields))
     assert after == before  # read back through the model: the same codes and values
