@@ -79,23 +79,22 @@ class TimeParser:
     corrected: int = 0  # rows where the unix column disagreed with Date
 
     def __call__(self, frame: pd.DataFrame, lines: IntArray) -> IntArray:
-        lay = self
         unix: FloatArray | None = None
-        if lay.time_numeric is not None:
-            column = frame[lay.time_numeric]
+        if self.time_numeric is not None:
+            column = frame[self.time_numeric]
             numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-            if lay.time_text is None and np.isnan(numeric).any() and column.dtype == object:
+            if self.time_text is None and np.isnan(numeric).any() and column.dtype == object:
                 # A "timestamp" column holding date strings (plain OHLCV files).
-                return self._from_text(column, None, lines, lay.time_numeric)
+                return self._from_text(column, None, lines, self.time_numeric)
             unix = unix_to_seconds(numeric)
-        if lay.time_text is None:
+        if self.time_text is None:
             assert unix is not None
-            assert lay.time_numeric is not None
-            return self._whole_seconds(unix, lines, lay.time_numeric)
-        text = frame[lay.time_text].astype(str)
-        if lay.time_extra is not None:
-            text = text + " " + frame[lay.time_extra].astype(str)
-        return self._from_text(text, unix, lines, lay.time_text)
+            assert self.time_numeric is not None
+            return self._whole_seconds(unix, lines, self.time_numeric)
+        text = frame[self.time_text].astype(str)
+        if self.time_extra is not None:
+            text = text + " " + frame[self.time_extra].astype(str)
+        return self._from_text(text, unix, lines, self.time_text)
 
     def _from_text(
         self, text: pd.Series, unix: FloatArray | None, lines: IntArray, name: str
