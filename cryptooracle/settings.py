@@ -24,6 +24,10 @@ RUNTIME_ENVIRONMENT = env.choice(
     "DJANGO_RUNTIME_ENVIRONMENT", "development", ("development", "production")
 )
 PRODUCTION = RUNTIME_ENVIRONMENT == "production"
+# Folders the embedded default (SQLite, file cache, filesystem broker, file locks) writes to.
+# They are created at the end of this module, so every entry point (manage.py, Celery,
+# gunicorn, tests) finds them: a fresh clone has no var/ and SQLite cannot create folders.
+_EMBEDDED_DIRS: list[Path] = []
 
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 _secret = env.str("DJANGO_SECRET_KEY")
@@ -108,10 +112,9 @@ if _database_url:
             "use postgres://… or sqlite:///…"
         )
 else:
-    _db = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(env.path("SQLITE_PATH", VAR_DIR / "cryptooracle.sqlite3")),
-    }
+    _sqlite_path = env.path("SQLITE_PATH", VAR_DIR / "cryptooracle.sqlite3")
+    _EMBEDDED_DIRS.append(_sqlite_path.parent)
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_sqlite_path)}
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; IMMEDIATE avoids
     # "database is locked" upgrades in the middle of a transaction.
@@ -136,14 +139,18 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
-    # kombu's filesystem transport: a directory is the queue, no server needed.
+    # kombu's filesystem transport: a directory is the queue, no server needed. Its
+    # exchange table ("control") would otherwise land in the working directory.
     _broker_dir = VAR_DIR / "celery-broker"
+    _control_dir = VAR_DIR / "celery-control"
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
+    _EMBEDDED_DIRS += [VAR_DIR / "cache", VAR_DIR / "locks", _broker_dir, _control_dir]
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -301,3 +308,12 @@ COVERAGE_CACHE_SECONDS = env.int("COVERAGE_CACHE_SECONDS", 3600, minimum=0)
 # this long (0: never). Keyed by the market's candles_token, which every candle write
 # replaces: a cached read is never stale, only evicted.
 CANDLE_CACHE_SECONDS = env.int("CANDLE_CACHE_SECONDS", 3600, minimum=0)
+
+for _folder in _EMBEDDED_DIRS:
+    try:
+        _folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"Cannot create {_folder} for the embedded default ({exc.strerror}); "
+            "set CRYPTOORACLE_VAR_DIR to a writable folder, or DATABASE_URL and REDIS_URL."
+        ) from None
