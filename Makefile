@@ -10,7 +10,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 export OMP_NUM_THREADS ?= 2
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install run test lint format lock bench clean
 
