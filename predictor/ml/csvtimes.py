@@ -77,13 +77,20 @@ class TimeParser:
     time_extra: str | None = None  # a separate time-of-day column
     date_format: str | None = None
     corrected: int = 0  # rows where the unix column disagreed with Date
+    timestamp_is_text: bool | None = None  # the unix column holds date strings instead
 
     def __call__(self, frame: pd.DataFrame, lines: IntArray) -> IntArray:
         unix: FloatArray | None = None
         if self.time_numeric is not None:
             column = frame[self.time_numeric]
             numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-            if self.time_text is None and np.isnan(numeric).any() and column.dtype == object:
+            if self.timestamp_is_text is None:
+                # Decided once per file, on its first chunk: a "timestamp" column of date
+                # strings (plain OHLCV files) has mostly non-numbers; a numeric one with a
+                # few bad rows must report those rows, not be read as dates.
+                textual = not pd.api.types.is_numeric_dtype(column.dtype)  # object/str/string
+                self.timestamp_is_text = textual and bool(np.isnan(numeric).mean() > 0.5)
+            if self.time_text is None and self.timestamp_is_text:
                 # A "timestamp" column holding date strings (plain OHLCV files).
                 return self._from_text(column, None, lines, self.time_numeric)
             unix = unix_to_seconds(numeric)

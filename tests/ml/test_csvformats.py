@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from predictor.ml.csvformats import CandleReader, detect_layout
@@ -16,6 +17,7 @@ from predictor.ml.csvsources import (
     sources_in,
     symbol_from_name,
 )
+from predictor.ml.csvtimes import TimeParser
 
 T0 = 1_704_067_200  # 2024-01-01 00:00 UTC
 
@@ -99,7 +101,12 @@ def test_binance_futures_dump_is_recognised_by_its_header(write_csv: Callable[..
 
 @pytest.mark.parametrize(
     ("header", "time_value"),
-    [("timestamp", f"{T0 * 1000}"), ("timestamp", f"{T0}"), ("date", "2024-01-01 00:00:00")],
+    [
+        ("timestamp", f"{T0 * 1000}"),
+        ("timestamp", f"{T0}"),
+        ("date", "2024-01-01 00:00:00"),
+        ("timestamp", "2024-01-01 00:00:00"),
+    ],
 )
 def test_plain_ohlcv_with_ms_seconds_or_dates(
     write_csv: Callable[..., Path], header: str, time_value: str
@@ -223,3 +230,15 @@ def test_real_gemini_spreadsheet_file_is_read_by_its_date_column(shared_data: Pa
     assert times[0] == 1618876920  # 2021-04-20 00:02, newest first
     assert times[-1] == 1615846560  # 2021-03-15 22:16
     assert chunks[0].close[0] == 55541.69
+
+
+@pytest.mark.parametrize("dtype", [object, "str", "string"])
+def test_a_timestamp_column_of_date_strings_is_read_in_every_pandas_string_dtype(
+    dtype: object,
+) -> None:
+    frame = pd.DataFrame(
+        {"timestamp": pd.Series(["2024-01-01 00:00:00", "2024-01-01 00:01:00"], dtype=dtype)}
+    )
+    parser = TimeParser("plain.csv", time_numeric="timestamp", time_text=None)
+    seconds = parser(frame, np.array([2, 3]))
+    assert seconds.tolist() == [T0, T0 + 60]
