@@ -121,7 +121,7 @@ def wait_for_site(base: str, server: subprocess.Popen[bytes]) -> float:
     raise SmokeFailure(f"{base}/ did not answer 200 within {START_TIMEOUT} s")
 
 
-def wait_for_session(base: str, session_id: int, server: subprocess.Popen[bytes]) -> str:
+def wait_for_session(base: str, session_id: str, server: subprocess.Popen[bytes]) -> str:
     started = time.monotonic()
     status = "?"
     while time.monotonic() - started < TRAIN_TIMEOUT:
@@ -211,7 +211,7 @@ def run(keep: bool) -> None:
         )
         if code != 201:
             raise SmokeFailure(f"POST /api/sessions/ answered {code}: {body}")
-        session_id = int(str(body["id"]))
+        session_id = str(body["id"])
         print(f"smoke: session {session_id} queued; waiting for the worker", flush=True)
         trained = time.monotonic()
         wait_for_session(base, session_id, server)
