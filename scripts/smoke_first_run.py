@@ -142,16 +142,25 @@ def wait_for_session(base: str, session_id: str, server: subprocess.Popen[bytes]
     )
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to make's process group: make, the supervisor, web and worker."""
+    """SIGTERM to make's process group (make, the supervisor, web, worker); all must exit."""
     if server.poll() is None:
         os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-            raise SmokeFailure("make run did not stop within 60 s of SIGTERM") from None
+    deadline = time.monotonic() + 60
+    while group_alive(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    server.wait(timeout=5)
+    if group_alive(server.pid):
+        os.killpg(server.pid, signal.SIGKILL)
+        raise SmokeFailure("make run's processes did not all stop within 60 s of SIGTERM")
 
 
 def left_running(clone_dir: Path) -> list[str]:
