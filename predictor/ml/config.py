@@ -92,6 +92,8 @@ class TrainConfig:
     horizon: int | None = None  # None: 1 for price (the original), 15 otherwise
     features: tuple[str, ...] = ("close",)
     markets: tuple[str, ...] = ()
+    # Evaluation: the validation tail before the test part. Production: a tail only
+    # when early stopping watches it; without, it is 0 and every window is learned.
     val_split: float = 0.1
     gap: int | None = None  # None: the label reach
     seed: int = 42
@@ -115,6 +117,8 @@ class TrainConfig:
         self._check_numbers()
         self._check_names()
         self._check_combinations()
+        if not self.evaluation and self.early_stopping == 0:
+            object.__setattr__(self, "val_split", 0.0)
 
     def _check_numbers(self) -> None:
         for name in ("window", "output_size", "units", "epochs", "batch_size", "cnn_blocks"):
@@ -196,6 +200,21 @@ class TrainConfig:
     @property
     def effective_gap(self) -> int:
         return self.reach if self.gap is None else self.gap
+
+    @property
+    def training_windows_note(self) -> str:
+        """What a session trains on, in words, before the counts are known."""
+        if self.evaluation:
+            return (
+                f"evaluation: train {self.train_split:.0%} of windows, then a test tail; "
+                f"the last {self.val_split:.0%} of the train part validates"
+            )
+        if self.val_split > 0:
+            return (
+                f"production with early stopping: a validation tail of {self.val_split:.0%} "
+                "of windows (after a purge gap) is held out for it and never learned"
+            )
+        return "production: training on every window"
 
     @property
     def is_network(self) -> bool:

@@ -17,6 +17,7 @@ from django.shortcuts import render
 from predictor.forms import SessionPickForm
 from predictor.ml.charts import actual_vs_predicted_figure, curves_figure
 from predictor.ml.evaluation.backtest import BASELINES
+from predictor.ml.evaluation.report import break_even_sentence
 from predictor.models import EvaluationReport, TrainingSession
 from predictor.selectors_web import (
     default_session,
@@ -50,8 +51,12 @@ STRATEGY_ROWS: tuple[tuple[str, str, str], ...] = (
     ("Max drawdown", "max_drawdown", "pct"),
     ("Profit factor", "profit_factor", "num"),
     ("Hit rate (net)", "hit_rate", "pct"),
-    ("Break-even hit rate", "break_even_hit_rate", "pct"),
-    ("Trades", "n_trades", "int"),
+    ("Gross hit rate", "gross_hit_rate", "pct"),
+    ("Break-even gross hit rate", "break_even_hit_rate", "even"),
+    ("Mean cost per holding", "mean_cost", "pct"),
+    ("Holdings", "n_holdings", "int"),
+    ("Trades (positions opened)", "n_trades", "int"),
+    ("Turnover (× capital)", "turnover", "num"),
     ("Exposure", "exposure", "pct"),
 )
 
@@ -93,45 +98,76 @@ def _curves(report: dict[str, Any], key: str) -> dict[str, np.ndarray]:
     }
 
 
+def _break_even_cell(stats: dict[str, Any]) -> str:
+    needed = stats.get("break_even_hit_rate")
+    if needed is not None and needed > 1:  # stored before the rate was capped at 100 %
+        return "impossible"
+    if needed is None and stats.get("break_even_note"):
+        return str(stats["break_even_note"]).split(":")[0]
+    return _fmt(needed, "pct")
+
+
+def _stat_cell(stats: dict[str, Any], field: str, kind: str) -> str:
+    return _break_even_cell(stats) if kind == "even" else _fmt(stats.get(field), kind)
+
+
 def _strategy_table(report: dict[str, Any]) -> dict[str, Any]:
     runs = _runs(report)
     return {
         "names": [name.replace("_", " ") for name in runs],
         "rows": [
-            (title, [_fmt(run["stats"].get(field), kind) for run in runs.values()])
+            (title, [_stat_cell(run["stats"], field, kind) for run in runs.values()])
             for title, field, kind in STRATEGY_ROWS
         ],
     }
 
 
+def _number(value: Any) -> float:
+    return float(value) if value is not None else float("nan")
+
+
 def _break_even(report: dict[str, Any]) -> dict[str, Any]:
     stats, config = report["strategy"]["stats"], report["strategy"]["config"]
     gross, needed = stats.get("gross_hit_rate"), stats.get("break_even_hit_rate")
-    if not stats.get("n_trades"):
+    costs = f"fee {config['fee'] * 100:g} %, slippage {config['slippage'] * 100:g} % per side"
+    if not stats.get("n_holdings", stats.get("n_trades")):
         sentence = "The strategy made no trades on this split, so there is no hit rate to judge."
-    elif gross is None or needed is None:
-        sentence = "Every trade went the same way, so no break-even hit rate can be computed."
-    else:
-        verdict = "clears" if gross > needed else "does not clear"
-        sentence = (
-            f"Before costs {_fmt(gross, 'pct')} of {stats['n_trades']:,} trades won; with these "
-            f"payoff sizes, {_fmt(needed, 'pct')} is needed to break even after costs "
-            f"(fee {config['fee'] * 100:g} %, slippage {config['slippage'] * 100:g} % per side). "
-            f"The strategy {verdict} it."
+    elif "break_even_note" not in stats:  # stored before costs were counted per holding
+        impossible = needed is not None and needed > 1
+        sentence = "This report was stored when every holding was charged a full round trip; " + (
+            "even so, no gross hit rate up to 100 % would have broken even."
+            if impossible
+            else "its break-even rate overstates the costs of same-side continuations."
         )
-    return {"gross": _fmt(gross, "pct"), "needed": _fmt(needed, "pct"), "sentence": sentence}
+    else:
+        sentence = break_even_sentence(
+            _number(gross),
+            _number(needed),
+            _number(stats.get("mean_cost")),
+            str(stats["break_even_note"]),
+        )
+        if needed is not None and gross is not None:
+            verdict = "clears" if gross > needed else "does not clear"
+            sentence += f" The strategy {verdict} it."
+    return {
+        "gross": _fmt(gross, "pct"),
+        "needed": _break_even_cell({**stats, "break_even_hit_rate": needed}),
+        "sentence": f"{sentence} Costs: {costs}.",
+    }
 
 
 def _error_rows(errors: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """MAPE for prices only; returns are scored against the zero-return forecast.
+
+    A report stored with MAPE on returns shows it as n/a: it meant nothing.
+    """
     price, returns = errors.get("price", {}), errors.get("returns", {})
     return [
-        (title, _fmt(price.get(key)), _fmt(returns.get(key)))
-        for title, key in (
-            ("MAE", "mae"),
-            ("RMSE", "rmse"),
-            ("MAPE %", "mape_pct"),
-            ("Bias", "mean_error"),
-        )
+        ("MAE", _fmt(price.get("mae")), _fmt(returns.get("mae"))),
+        ("RMSE", _fmt(price.get("rmse")), _fmt(returns.get("rmse"))),
+        ("MAPE % (prices only)", _fmt(price.get("mape_pct")), "—"),
+        ("RMSE ÷ zero forecast's (1 = no better)", "—", _fmt(returns.get("rmse_vs_zero"))),
+        ("Bias", _fmt(price.get("mean_error")), _fmt(returns.get("mean_error"))),
     ]
 
 

@@ -94,3 +94,18 @@ def test_unknown_keys_in_a_saved_config_are_rejected() -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         TrainConfig().window = 3  # type: ignore[misc]
+
+
+def test_a_production_session_without_early_stopping_holds_no_validation_tail() -> None:
+    production = TrainConfig(evaluation=False)
+    assert production.val_split == 0.0
+    assert production.training_windows_note == "production: training on every window"
+    # a config saved with the old default loads as what it trains on
+    saved = {**TrainConfig().to_dict(), "evaluation": False, "val_split": 0.1}
+    assert TrainConfig.from_dict(saved).val_split == 0.0
+    watched = TrainConfig(evaluation=False, early_stopping=3)
+    assert watched.val_split == 0.1
+    assert "validation tail of 10%" in watched.training_windows_note
+    assert TrainConfig(evaluation=True).val_split == 0.1
+    with pytest.raises(ConfigError, match="val_split"):
+        TrainConfig(evaluation=False, val_split=1.5)  # still checked before it is dropped

@@ -166,6 +166,18 @@ def test_multi_coin_cnn_gives_one_output_per_coin(two_markets: dict[str, pd.Data
     assert preds.shape == (5, 2)
 
 
+def test_production_trains_on_every_window_unless_early_stopping_asks_for_a_tail() -> None:
+    data = make_frame(400, seed=6)
+    everything = prepare_data(data, TrainConfig(**TINY, evaluation=False))
+    np.testing.assert_array_equal(everything.split.train.anchors, everything.anchors)
+    assert len(everything.split.validation) == len(everything.split.test) == 0
+    stopping = TrainConfig(**TINY, evaluation=False, early_stopping=2)
+    watched = prepare_data(data, stopping)
+    assert len(watched.split.test) == 0
+    assert len(watched.split.validation) == round(len(watched.anchors) * 0.1)
+    assert watched.split.validation.first - watched.split.train.last > stopping.reach
+
+
 @pytest.mark.slow
 def test_continuing_a_session_keeps_its_scaler() -> None:
     old_data = make_frame(400, seed=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
+from predictor.ml.evaluation.report import break_even_sentence
 from predictor.models import Market, TrainingSession
 from predictor.staticfinders import PLOTLY_JS
 from tests.predictor.pages_data import (
@@ -218,9 +220,45 @@ def test_evaluation_page_shows_charts_tests_costs_and_labels(
     tests = test.report["tests"]
     for key in ("t_test", "pesaran_timmermann", "dm_vs_persistence", "deflated_sharpe"):
         assert escape(tests[key]["sentence"]) in html
-    assert "Break-even hit rate after costs" in html
+    assert "Gross hit rate vs break-even after costs" in html
+    assert "needed to break even at the cost paid per holding" in html
+    stats = test.report["strategy"]["stats"]
+    expected = break_even_sentence(
+        stats["gross_hit_rate"],
+        stats["break_even_hit_rate"] if stats["break_even_hit_rate"] is not None else math.nan,
+        stats["mean_cost"],
+        stats["break_even_note"],
+    )
+    assert escape(expected) in html
+    assert "RMSE ÷ zero forecast&#x27;s (1 = no better)" in html
+    assert "Trades (positions opened)" in html
     assert "3</b> trials counted" in html
     assert "Leakage alarm" not in html
+
+
+def test_evaluation_page_renders_a_report_stored_with_mape_on_returns(
+    client: Client, make_market: Callable[..., Market]
+) -> None:
+    market = make_market("BTCUSDT", 400)
+    session = make_session(market, evaluation=True)
+    record = store_report(session, market, "test")
+    old = record.report
+    returns = old["errors"]["returns"]
+    returns["mape_pct"] = 254.0
+    del returns["rmse_vs_zero"]
+    for run in (old["strategy"], *old["baselines"].values()):
+        for field in ("break_even_note", "mean_cost", "n_holdings"):
+            del run["stats"][field]
+    old["strategy"]["stats"].update(break_even_hit_rate=1.1666, n_trades=12)
+    record.report = old
+    record.save()
+    response = client.get(reverse("predictor:evaluation"), {"session": session.pk})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "254" not in html  # MAPE on returns meant nothing: shown as n/a
+    assert "116.6" not in html
+    assert "no gross hit rate up to 100 % would have broken even" in html
+    assert "<b>impossible</b> needed to break even" in html
 
 
 def test_evaluation_page_shows_classification_and_reality_check_reports(

@@ -175,6 +175,31 @@ def test_inline_training_prints_a_summary_and_stores_the_session(
     assert session.versions["keras"]
     assert session.data_start.timestamp() == T0
     assert session.samples["train"] > session.samples["test"] > 0
+    assert f"windows: train {session.samples['train']:,}, validation" in out
+
+
+def test_a_production_session_trains_on_every_window_and_says_so(
+    make_market: Callable[..., Market],
+) -> None:
+    make_market("BTCUSD", 300)
+    out = run("-V", "false", "--arch", "ridge", "-W", "8", "-I", "1h")
+    session = TrainingSession.objects.get()
+    assert session.status == SessionStatus.SUCCEEDED
+    assert session.config["val_split"] == 0.0
+    assert session.samples["validation"] == session.samples["test"] == 0
+    assert "production: training on every window" in out
+    assert f"trained on all {session.samples['train']:,} windows" in out
+
+
+def test_a_validation_tail_in_production_needs_early_stopping(
+    make_market: Callable[..., Market],
+) -> None:
+    make_market("BTCUSD", 30)
+    with pytest.raises(CommandError, match=r"--val-split: .*--early-stopping"):
+        run("-V", "false", "--val-split", "0.2", "--async")
+    assert not TrainingSession.objects.exists()
+    session = queued("-V", "false", "--val-split", "0.2", "--early-stopping", "2")
+    assert session.config["val_split"] == 0.2
 
 
 def test_a_failing_session_exits_with_its_error(make_market: Callable[..., Market]) -> None:

@@ -94,6 +94,13 @@ FIXED_ON_CONTINUE = (
 )
 
 
+def _windows_text(samples: dict[str, int]) -> str:
+    """'trained on all N windows' when nothing was held out, else the split's counts."""
+    if samples and not samples.get("validation") and not samples.get("test"):
+        return f"trained on all {samples.get('train', 0):,} windows"
+    return "windows: " + ", ".join(f"{k} {v:,}" for k, v in samples.items())
+
+
 class Command(BaseCommand):
     help = (
         "Train a model on stored candles and record it as a training session. "
@@ -160,7 +167,8 @@ class Command(BaseCommand):
         data.add_argument(
             "--val-split",
             type=fraction,
-            help="validation share (default 0.1), carved from the end of the training part",
+            help="validation share (default 0.1), carved from the end of the training part; "
+            "production (-V false) cuts one only with --early-stopping, else trains on all windows",
         )
         data.add_argument(
             "--gap",
@@ -376,10 +384,17 @@ class Command(BaseCommand):
         base.update(given)
         base["markets"] = [s.upper() for s in symbols or []]
         try:
-            return TrainConfig.from_dict(base)
+            config = TrainConfig.from_dict(base)
         except ConfigError as exc:
             flag = FLAGS.get(exc.field, exc.field)
             raise CommandError(f"{flag}: {str(exc).split(': ', 1)[-1]}") from exc
+        if given.get("val_split") and not config.evaluation and not config.early_stopping:
+            raise CommandError(
+                "--val-split: a production session (-V false) without --early-stopping trains "
+                "on every window, so a validation tail would only go unlearned; "
+                "add --early-stopping N or leave --val-split out"
+            )
+        return config
 
     def _create(self, options: dict[str, Any]) -> TrainingSession:
         parent = (
@@ -429,6 +444,7 @@ class Command(BaseCommand):
             f"{', '.join(session.symbols)} {session.interval}, window {config.window}, "
             f"{config.epochs} epoch(s)"
             + (f", continuing {session.parent_id}" if session.parent_id else "")
+            + f"\n  {config.training_windows_note}"
         )
         callbacks = [ProgressBar(file=sys.stderr)] if verbosity > 0 and config.is_network else []
 
@@ -444,11 +460,11 @@ class Command(BaseCommand):
         session = session_run(session.pk, on_epoch=on_epoch, callbacks=callbacks)
         if session.status == SessionStatus.FAILED:
             raise CommandError(f"session {session.id} failed: {session.error}")
-        samples = ", ".join(f"{k} {v}" for k, v in session.samples.items())
+        samples = _windows_text(session.samples)
         self.stdout.write(
             self.style.SUCCESS(f"Session {session.id} {session.status}")
             + f"\n  data {session.data_start:%Y-%m-%d %H:%M} … {session.data_end:%Y-%m-%d %H:%M} UTC"
-            + f" (sha256 {session.data_hash[:12]}…), windows: {samples}"
+            + f" (sha256 {session.data_hash[:12]}…), {samples}"
             + (
                 f"\n  {session.samples_per_second:,.0f} samples/s on {session.device} ({session.backend})"
                 if session.samples_per_second

@@ -11,6 +11,12 @@ holding is followed, in the same sleeve, by another of the same side starting
 at its exit, nothing is traded at that open and neither leg is charged (an
 always-long forecast pays one entry and one exit, like buy-and-hold).
 
+Counting: each traded signal is a *holding* (a row of the trade list, the unit
+of the hit rates); a *trade* is a position opened, so same-side holdings that
+continue each other are one trade, and buy-and-hold is one trade with a
+turnover of 2 (its entry and its exit). The break-even hit rate is a gross hit
+rate, computed from the cost each holding actually paid.
+
 Modes:
 
 * ``non_overlapping``: one sleeve holding all capital; signals that arrive while
@@ -73,7 +79,12 @@ class BacktestConfig(ToDict):
 
 @dataclass(frozen=True, slots=True)
 class Trades(ToDict):
-    """The trade list, one column per field; indices are bar positions."""
+    """The holdings, one column per field; indices are bar positions.
+
+    A row is one traded signal held for ``h`` bars. Same-side rows that follow
+    each other in a sleeve are one position: only its first entry and last exit
+    trade, so ``cost`` is 0 for the rows in between.
+    """
 
     signal_index: IntArray
     entry_index: IntArray
@@ -82,6 +93,7 @@ class Trades(ToDict):
     weight: FloatArray  # fraction of the sleeve capital: 1 or 1/h
     gross_return: FloatArray
     net_return: FloatArray
+    cost: FloatArray  # fraction of the holding's value paid at its traded legs (0, 1 or 2)
 
     def __len__(self) -> int:
         return len(self.entry_index)
@@ -96,10 +108,13 @@ class BacktestStats(ToDict):
     calmar: float
     max_drawdown: float  # negative fraction, e.g. -0.25
     profit_factor: float
-    hit_rate: float  # share of trades with net return > 0
-    gross_hit_rate: float  # share with gross return > 0
-    break_even_hit_rate: float
-    n_trades: int
+    hit_rate: float  # share of holdings with net return > 0
+    gross_hit_rate: float  # share of holdings with gross return > 0
+    break_even_hit_rate: float  # gross hit rate needed at the cost paid; NaN when none can
+    break_even_note: str  # why there is no break-even rate ("" when there is one)
+    mean_cost: float  # mean cost paid per holding, a fraction of its value
+    n_holdings: int  # rows of the trade list: the unit of the hit rates
+    n_trades: int  # positions opened (from flat, or by flipping side)
     turnover: float  # traded notional over the run, in multiples of capital
     exposure: float  # mean gross position, 0..1
 
@@ -239,19 +254,61 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 and math.isfinite(denominator) else np.nan
 
 
-def _break_even_hit_rate(gross: FloatArray, leg: float) -> float:
-    """Hit rate at which the average round trip nets zero, given the payoff sizes.
+@dataclass(frozen=True, slots=True)
+class BreakEven(ToDict):
+    """The gross hit rate at which the holdings' mean net move is zero.
 
-    With average winning move W, average losing move L and round-trip factor
-    k = leg**2, a share p of winners nets zero when
-    p * (1 + W) * k + (1 - p) * (1 - L) * k = 1, i.e. p = (1/k - 1 + L) / (W + L).
+    ``rate`` is NaN when no rate in [0, 1] breaks even; ``note`` then says why.
     """
-    wins = gross[gross > 0]
-    losses = -gross[gross <= 0]
-    if len(wins) == 0 or len(losses) == 0:
-        return np.nan
-    win, loss = float(wins.mean()), float(losses.mean())
-    return _ratio(1.0 / leg**2 - 1.0 + loss, win + loss)
+
+    rate: float
+    note: str
+    mean_cost: float
+    mean_win: float
+    mean_loss: float
+
+
+def break_even_hit_rate(gross: FloatArray, cost: FloatArray) -> BreakEven:
+    """Solve ``p * W - (1 - p) * L = c`` for the gross hit rate ``p``.
+
+    ``W`` is the mean gross winning move, ``L`` the mean size of the gross
+    losing (or flat) moves and ``c`` the mean cost actually paid per holding,
+    all fractions of the holding's value: ``p = (c + L) / (W + L)``. The cross
+    term of a cost times a move is neglected. When ``c >= W`` not even a
+    perfect record earns its costs, and that is said in words.
+    """
+    if len(gross) == 0:
+        return BreakEven(np.nan, "no trades", np.nan, np.nan, np.nan)
+    won = gross > 0
+    mean_cost = float(cost.mean())
+    mean_loss = float(-gross[~won].mean()) if (~won).any() else 0.0
+    if not won.any():
+        note = "undefined: no holding won before costs"
+        return BreakEven(np.nan, note, mean_cost, np.nan, mean_loss)
+    mean_win = float(gross[won].mean())
+    if mean_cost >= mean_win:
+        note = (
+            f"impossible: the mean cost paid per holding ({mean_cost * 100:.3g} %) is at least "
+            f"the mean winning move ({mean_win * 100:.3g} %), so not even a 100 % hit rate "
+            "covers the costs"
+        )
+        return BreakEven(np.nan, note, mean_cost, mean_win, mean_loss)
+    rate = (mean_cost + mean_loss) / (mean_win + mean_loss)
+    return BreakEven(rate, "", mean_cost, mean_win, mean_loss)
+
+
+def trade_counts(
+    entry_traded: BoolArray, exit_traded: BoolArray, weights: FloatArray
+) -> tuple[int, float]:
+    """Positions opened, and turnover: the sum of |position changes| in multiples of capital.
+
+    A traded entry opens a position (from flat, or the second leg of a flip);
+    a continuation of the same side trades nothing. Each traded leg moves the
+    holding's share of capital once, so a flip counts twice.
+    """
+    n_trades = int(np.count_nonzero(entry_traded))
+    turnover = float(np.sum(weights * (entry_traded.astype(np.float64) + exit_traded)))
+    return n_trades, turnover
 
 
 def _stats(
@@ -260,7 +317,7 @@ def _stats(
     bar_returns: FloatArray,
     trades: Trades,
     exposure: FloatArray,
-    turnover: float,
+    counts: tuple[int, float],
     config: BacktestConfig,
 ) -> BacktestStats:
     bars_per_year = config.bars_per_year
@@ -277,6 +334,7 @@ def _stats(
     max_drawdown = float(drawdown.min()) if len(drawdown) else 0.0
     net = trades.net_return
     gains, losses = float(net[net > 0].sum()), float(-net[net < 0].sum())
+    even = break_even_hit_rate(trades.gross_return, trades.cost)
     return BacktestStats(
         total_return=final - 1.0,
         annualised_return=annualised,
@@ -287,9 +345,12 @@ def _stats(
         profit_factor=_ratio(gains, losses) if len(net) else np.nan,
         hit_rate=float(np.mean(net > 0)) if len(net) else np.nan,
         gross_hit_rate=float(np.mean(trades.gross_return > 0)) if len(net) else np.nan,
-        break_even_hit_rate=_break_even_hit_rate(trades.gross_return, config.leg_factor),
-        n_trades=len(net),
-        turnover=turnover,
+        break_even_hit_rate=even.rate,
+        break_even_note=even.note,
+        mean_cost=even.mean_cost,
+        n_holdings=len(net),
+        n_trades=counts[0],
+        turnover=counts[1],
         exposure=float(exposure.mean()) if len(exposure) else 0.0,
     )
 
@@ -345,13 +406,14 @@ def backtest(
         weight=weights[order],
         gross_return=gross[order],
         net_return=factor[order] - 1.0,
+        cost=1.0 - (entry_cost * exit_cost)[order],
     )
-    turnover = float(np.sum(weights * (entry_traded.astype(np.float64) + exit_traded)))
+    counts = trade_counts(entry_traded, exit_traded, weights)
     drawdown = equity / np.maximum.accumulate(equity) - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         bar_returns = equity[1:] / equity[:-1] - 1.0
     bar_returns = np.nan_to_num(bar_returns, nan=0.0, posinf=0.0, neginf=0.0)
-    stats = _stats(equity, drawdown, bar_returns, trades, exposure, turnover, config)
+    stats = _stats(equity, drawdown, bar_returns, trades, exposure, counts, config)
     _readonly(equity, drawdown, bar_returns, *(getattr(trades, f) for f in trades.__slots__))
     return BacktestResult(config, trades, equity, drawdown, bar_returns, stats)
 
@@ -362,7 +424,8 @@ BASELINES: tuple[str, ...] = ("buy_and_hold", "zero_return", "persistence")
 def baseline_forecasts(close_prices: npt.ArrayLike, horizon: int) -> dict[str, FloatArray]:
     """Forecast returns of the naive models, aligned like a model's forecasts.
 
-    * ``buy_and_hold``: +inf, i.e. always long whatever the threshold;
+    * ``buy_and_hold``: +inf, i.e. always long whatever the threshold (one
+      position per sleeve, entered once and exited at the end);
     * ``zero_return``: 0, the random-walk forecast "the price will not move";
     * ``persistence``: the last h-bar return repeats, ``close[t] / close[t-h] - 1``.
     """

@@ -35,7 +35,10 @@ RANGE_OUTPUTS: tuple[str, str, str] = ("max_rise_pct", "max_decline_pct", "end_c
 
 @dataclass(frozen=True, slots=True)
 class ErrorMetrics(ToDict):
-    """MAE, RMSE and MAPE (in percent of |actual|; rows with actual == 0 left out)."""
+    """MAE, RMSE and MAPE (in percent of |actual|; rows with actual == 0 left out).
+
+    For prices: a percentage of a price that never nears zero means something.
+    """
 
     n: int
     mae: float
@@ -45,11 +48,28 @@ class ErrorMetrics(ToDict):
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeErrors(ToDict):
+    """MAE, RMSE and ``rmse_vs_zero`` of forecasts of a change (a return, a move in %).
+
+    MAPE is meaningless here: realised changes cross zero, and a zero forecast
+    scores exactly 100 %. ``rmse_vs_zero`` is the RMSE divided by the RMSE of the
+    zero-change forecast, ``sqrt(mean(actual ** 2))``: 1.0 = as good as forecasting
+    no change, below 1 better, above 1 worse.
+    """
+
+    n: int
+    mae: float
+    rmse: float
+    rmse_vs_zero: float
+    mean_error: float  # predicted - actual: the forecast's bias
+
+
+@dataclass(frozen=True, slots=True)
 class ForecastErrors(ToDict):
-    """The same errors in price units and in returns."""
+    """The errors in price units and in returns."""
 
     price: ErrorMetrics
-    returns: ErrorMetrics
+    returns: ChangeErrors
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +124,9 @@ class ClassificationMetrics(ToDict):
 class RangeErrors(ToDict):
     """Errors of the three range outputs, each in percentage points."""
 
-    max_rise_pct: ErrorMetrics
-    max_decline_pct: ErrorMetrics
-    end_change_pct: ErrorMetrics
+    max_rise_pct: ChangeErrors
+    max_decline_pct: ChangeErrors
+    end_change_pct: ChangeErrors
 
 
 def _finite_rows(*arrays: FloatArray) -> BoolArray:
@@ -139,6 +159,27 @@ def error_metrics(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> ErrorMetri
     )
 
 
+def change_errors(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> ChangeErrors:
+    """MAE, RMSE, RMSE relative to the zero-change forecast, and mean error."""
+    y = as_float_array(actual, "actual")
+    f = as_float_array(predicted, "predicted")
+    same_length(actual=y, predicted=f)
+    keep = _finite_rows(y, f)
+    y, f = y[keep], f[keep]
+    if len(y) == 0:
+        return ChangeErrors(0, np.nan, np.nan, np.nan, np.nan)
+    error = f - y
+    rmse = float(np.sqrt(np.mean(error * error)))
+    zero_rmse = float(np.sqrt(np.mean(y * y)))
+    return ChangeErrors(
+        n=len(y),
+        mae=float(np.mean(np.abs(error))),
+        rmse=rmse,
+        rmse_vs_zero=rmse / zero_rmse if zero_rmse > 0 else np.nan,
+        mean_error=float(np.mean(error)),
+    )
+
+
 def returns_from_prices(base_price: npt.ArrayLike, target_price: npt.ArrayLike) -> FloatArray:
     """``target / base - 1`` elementwise (NaN where either is missing)."""
     base = as_float_array(base_price, "base_price")
@@ -151,12 +192,15 @@ def returns_from_prices(base_price: npt.ArrayLike, target_price: npt.ArrayLike) 
 def forecast_errors(
     actual_price: npt.ArrayLike, predicted_price: npt.ArrayLike, base_price: npt.ArrayLike
 ) -> ForecastErrors:
-    """Errors in price units and in returns relative to ``base_price`` (the close at t)."""
+    """Errors in price units and in returns relative to ``base_price`` (the close at t).
+
+    Prices get MAPE; returns get the RMSE ratio to the zero-return forecast instead.
+    """
     actual = as_float_array(actual_price, "actual_price")
     predicted = as_float_array(predicted_price, "predicted_price")
     return ForecastErrors(
         price=error_metrics(actual, predicted),
-        returns=error_metrics(
+        returns=change_errors(
             returns_from_prices(base_price, actual), returns_from_prices(base_price, predicted)
         ),
     )
@@ -347,5 +391,5 @@ def range_errors(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> RangeErrors
     f = np.asarray(predicted, dtype=np.float64)
     if y.ndim != 2 or y.shape[1] != 3 or y.shape != f.shape:
         raise ValueError(f"range targets must both be (n, 3), got {y.shape} and {f.shape}")
-    rise, decline, end = (error_metrics(y[:, i], f[:, i]) for i in range(3))
+    rise, decline, end = (change_errors(y[:, i], f[:, i]) for i in range(3))
     return RangeErrors(max_rise_pct=rise, max_decline_pct=decline, end_change_pct=end)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from predictor.ml.evaluation._common import FloatArray, ToDict, as_float_array, same_length
 from predictor.ml.evaluation.backtest import (
     BacktestResult,
+    BacktestStats,
     backtest,
     backtest_baselines,
     baseline_forecasts,
@@ -302,29 +303,51 @@ _STRATEGY_ROWS: tuple[tuple[str, str, str], ...] = (
     ("max drawdown", "max_drawdown", "pct"),
     ("profit factor", "profit_factor", "num"),
     ("hit rate (net)", "hit_rate", "pct"),
-    ("break-even hit rate", "break_even_hit_rate", "pct"),
-    ("trades", "n_trades", "int"),
+    ("gross hit rate", "gross_hit_rate", "pct"),
+    ("break-even gross hit", "break_even_hit_rate", "even"),
+    ("mean cost / holding", "mean_cost", "pct"),
+    ("holdings", "n_holdings", "int"),
+    ("trades (opened)", "n_trades", "int"),
     ("turnover (x capital)", "turnover", "num"),
     ("exposure", "exposure", "pct"),
 )
+
+
+def _cell(stats: BacktestStats, field: str, kind: str) -> str:
+    value = getattr(stats, field)
+    if kind == "int":
+        return str(value)
+    if kind == "even" and not np.isfinite(value) and stats.break_even_note:
+        return stats.break_even_note.split(":")[0]  # "impossible", "undefined", "no trades"
+    return _pct(value) if kind in ("pct", "even") else _num(value, ".3f")
+
+
+def break_even_sentence(
+    gross_hit_rate: float, break_even_hit_rate: float, mean_cost: float, note: str
+) -> str:
+    """The gross hit rate beside the one needed at the cost actually paid, or why none is."""
+    if np.isfinite(break_even_hit_rate):
+        return (
+            f"Gross hit rate {_pct(gross_hit_rate)} vs {_pct(break_even_hit_rate)} needed to "
+            f"break even at the cost paid per holding ({_pct(mean_cost)} on average)."
+        )
+    verdict, _, reason = note.partition(": ")
+    if verdict == "impossible":
+        return f"No gross hit rate up to 100 % breaks even: {reason}."
+    return f"No break-even gross hit rate: {reason or verdict or 'not computed'}."
 
 
 def _strategy_table(report: EvaluationReport) -> list[str]:
     runs = {"model": report.strategy, **report.baselines}
     lines = ["  " + f"{'':24}" + "".join(f"{name:>15}" for name in runs)]
     for title, field, kind in _STRATEGY_ROWS:
-        cells = []
-        for run in runs.values():
-            value = getattr(run.stats, field)
-            text = (
-                str(value)
-                if kind == "int"
-                else _pct(value)
-                if kind == "pct"
-                else _num(value, ".3f")
-            )
-            cells.append(f"{text:>15}")
-        lines.append(f"  {title:24}" + "".join(cells))
+        cells = "".join(f"{_cell(run.stats, field, kind):>15}" for run in runs.values())
+        lines.append(f"  {title:24}" + cells)
+    stats = report.strategy.stats
+    sentence = break_even_sentence(
+        stats.gross_hit_rate, stats.break_even_hit_rate, stats.mean_cost, stats.break_even_note
+    )
+    lines.append(f"  Model: {sentence}")
     return lines
 
 
@@ -344,7 +367,9 @@ def format_report_table(report: EvaluationReport) -> str:
         "Forecast errors                  price           return",
         f"  MAE             {_num(errors.price.mae):>15}  {_num(errors.returns.mae, '.6f'):>15}",
         f"  RMSE            {_num(errors.price.rmse):>15}  {_num(errors.returns.rmse, '.6f'):>15}",
-        f"  MAPE %          {_num(errors.price.mape_pct):>15}  {_num(errors.returns.mape_pct, '.2f'):>15}",
+        f"  MAPE %          {_num(errors.price.mape_pct):>15}  {'—':>15}",
+        f"  RMSE / zero     {'—':>15}  {_num(errors.returns.rmse_vs_zero, '.4f'):>15}",
+        "  (RMSE / zero: the return RMSE over that of forecasting no move; 1 = no better)",
         "",
         f"Direction: accuracy {_pct(report.direction.accuracy)} over {report.direction.n} moves; "
         f"IC {_num(report.ic.ic, '.3f')}, rank IC {_num(report.ic.rank_ic, '.3f')}",

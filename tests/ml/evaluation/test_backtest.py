@@ -14,6 +14,7 @@ from predictor.ml.evaluation.backtest import (
     backtest,
     backtest_baselines,
     baseline_forecasts,
+    break_even_hit_rate,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -39,6 +40,7 @@ def test_fees_change_the_result_exactly_as_computed_by_hand() -> None:
     assert costly.trades.net_return.tolist() == pytest.approx([0.0978011, 0.0978011], abs=1e-12)
     assert costly.equity[-1] == pytest.approx(1.0978011**2, abs=1e-12)
     assert costly.stats.turnover == pytest.approx(4.0)  # four legs of the whole capital
+    assert costly.stats.n_trades == 2
 
 
 def test_slippage_is_charged_on_both_legs_like_the_fee() -> None:
@@ -92,7 +94,8 @@ def test_non_overlapping_mode_skips_signals_while_a_position_is_open() -> None:
     forecast = np.array([0.1, 0.1, 0.1, -0.1, 0.1, np.nan, np.nan, np.nan])
     result = backtest(opens, forecast, horizon=2, theta=0.0, bars_per_year=4)
     assert result.trades.signal_index.tolist() == [0, 2, 4]
-    assert result.stats.n_trades == 3
+    assert result.stats.n_holdings == 3
+    assert result.stats.n_trades == 1  # three long holdings back to back: one position
 
 
 def test_overlapping_mode_gives_each_signal_one_hth_of_capital() -> None:
@@ -116,9 +119,11 @@ def test_consecutive_same_side_holdings_pay_no_fee_in_between() -> None:
     opens = np.array([100.0, 100.0, 105.0, 103.0, 120.0, 120.0])
     always_long = np.full(6, 1.0)
     result = backtest(opens, always_long, horizon=1, theta=0.0, bars_per_year=4, fee=0.01)
-    assert result.stats.n_trades == 4
+    assert result.stats.n_holdings == 4
+    assert result.stats.n_trades == 1
     assert result.equity[-1] == pytest.approx(120 / 100 * 0.99**2)  # one entry, one exit
     assert result.stats.turnover == pytest.approx(2.0)
+    assert result.trades.cost.tolist() == pytest.approx([0.01, 0.0, 0.0, 0.01])
 
 
 def test_summary_statistics_match_a_hand_computation() -> None:
@@ -146,14 +151,76 @@ def test_summary_statistics_match_a_hand_computation() -> None:
 
 
 def test_break_even_hit_rate_rises_with_costs() -> None:
+    # Two stand-alone round trips (+10 %, -5 %), each paying both legs: c = 1 - 0.99 ** 2.
     opens = [100.0, 100.0, 110.0, 110.0, 104.5, 104.5]
     forecast = [0.05, np.nan, 0.05, np.nan, np.nan, np.nan]
     fee = 0.01
     result = backtest(
         np.array(opens), np.array(forecast), horizon=1, theta=0.0, bars_per_year=4, fee=fee
     )
-    k = (1 - fee) ** 2
-    assert result.stats.break_even_hit_rate == pytest.approx((1 / k - 1 + 0.05) / 0.15)
+    cost = 1 - (1 - fee) ** 2
+    assert result.stats.mean_cost == pytest.approx(cost)
+    assert result.stats.break_even_hit_rate == pytest.approx((cost + 0.05) / 0.15)
+    assert result.stats.break_even_note == ""
+
+
+def test_break_even_counts_only_the_legs_a_continuation_and_a_flip_pay() -> None:
+    # long 100 -> 110 -> 121 (two holdings, one position), flip to short 121 -> 108.9 -> 119.79.
+    # Gross moves +10 %, +10 %, +10 %, -10 %; legs paid: entry, flip exit, flip entry, exit,
+    # so every holding pays exactly one leg of 1 %: c = 0.01, W = 0.10, L = 0.10.
+    opens = np.array([100.0, 100.0, 110.0, 121.0, 108.9, 119.79])
+    forecast = np.array([0.05, 0.05, -0.05, -0.05, np.nan, np.nan])
+    result = backtest(opens, forecast, horizon=1, theta=0.0, bars_per_year=4, fee=0.01)
+    np.testing.assert_allclose(result.trades.gross_return, [0.1, 0.1, 0.1, -0.1], atol=1e-12)
+    np.testing.assert_allclose(result.trades.cost, [0.01] * 4, atol=1e-12)
+    stats = result.stats
+    assert stats.gross_hit_rate == pytest.approx(0.75)
+    assert stats.break_even_hit_rate == pytest.approx((0.01 + 0.10) / (0.10 + 0.10))
+    # a full round trip per holding would have asked for (0.0199 + 0.10) / 0.20
+    assert stats.n_trades == 2  # the long, then the short
+    assert stats.turnover == pytest.approx(4.0)  # entry 1, flip 2, exit 1
+    assert stats.n_holdings == 4
+
+
+def test_break_even_formula_by_hand() -> None:
+    gross = np.array([0.04, 0.02, -0.01, -0.03, 0.0])
+    cost = np.array([0.002, 0.0, 0.0, 0.002, 0.001])
+    even = break_even_hit_rate(gross, cost)
+    # W = 0.03, L = (0.01 + 0.03 + 0) / 3, c = 0.001: p = (c + L) / (W + L)
+    loss = 0.04 / 3
+    assert even.mean_win == pytest.approx(0.03)
+    assert even.mean_loss == pytest.approx(loss)
+    assert even.mean_cost == pytest.approx(0.001)
+    assert even.rate == pytest.approx((0.001 + loss) / (0.03 + loss))
+    assert even.rate * 0.03 - (1 - even.rate) * loss == pytest.approx(0.001)
+    assert even.note == ""
+    no_losses = break_even_hit_rate(np.array([0.02, 0.04]), np.array([0.01, 0.01]))
+    assert no_losses.rate == pytest.approx(0.01 / 0.03)
+
+
+def test_break_even_is_impossible_when_costs_reach_the_mean_winning_move() -> None:
+    # Stand-alone round trips of +1 % and -1 % at 1 % a side: c = 1.99 % > W = 1 %.
+    opens = [100.0, 100.0, 101.0, 101.0, 99.99, 99.99]
+    forecast = [0.05, np.nan, 0.05, np.nan, np.nan, np.nan]
+    result = backtest(
+        np.array(opens), np.array(forecast), horizon=1, theta=0.0, bars_per_year=4, fee=0.01
+    )
+    stats = result.stats
+    assert math.isnan(stats.break_even_hit_rate)
+    assert stats.break_even_note.startswith("impossible")
+    assert "100 % hit rate" in stats.break_even_note
+    assert stats.to_dict()["break_even_hit_rate"] is None
+    # exactly at c = W a perfect record only breaks even: still no rate to aim for
+    assert math.isnan(break_even_hit_rate(np.array([0.01]), np.array([0.01])).rate)
+
+
+def test_break_even_is_undefined_without_winners_or_trades() -> None:
+    none_won = break_even_hit_rate(np.array([-0.01, 0.0]), np.array([0.002, 0.002]))
+    assert math.isnan(none_won.rate)
+    assert "no holding won" in none_won.note
+    empty = break_even_hit_rate(np.zeros(0), np.zeros(0))
+    assert math.isnan(empty.rate)
+    assert empty.note == "no trades"
 
 
 def test_zero_threshold_and_nan_forecasts_mean_no_signal() -> None:
@@ -185,8 +252,22 @@ def test_buy_and_hold_baseline_pays_one_round_trip_through_the_same_engine() -> 
     assert set(runs) == {"buy_and_hold", "zero_return", "persistence"}
     # the last tradable signal is t = 50 - 1 - 3 - 1 = 45; it exits at open 49
     assert runs["buy_and_hold"].equity[-1] == pytest.approx(opens[49] / opens[1] * 0.999**2)
+    assert runs["buy_and_hold"].stats.n_trades == 1
+    assert runs["buy_and_hold"].stats.turnover == pytest.approx(2.0)  # one entry, one exit
+    assert runs["buy_and_hold"].stats.n_holdings == 16  # t = 0, 3, ..., 45
     assert runs["zero_return"].stats.n_trades == 0
     assert runs["persistence"].stats.n_trades > 0
+
+
+def test_overlapping_buy_and_hold_opens_one_position_per_sleeve_and_turns_over_twice() -> None:
+    opens = np.linspace(100.0, 120.0, 30)
+    runs = backtest_baselines(
+        opens, opens, horizon=3, theta=0.0, bars_per_year=365, mode="overlapping"
+    )
+    stats = runs["buy_and_hold"].stats
+    assert stats.n_trades == 3  # each sleeve of a third of the capital enters once
+    assert stats.turnover == pytest.approx(2.0)
+    assert stats.n_holdings == 30 - 1 - 3
 
 
 def _greedy_reference(active: np.ndarray, horizon: int) -> list[int]:
@@ -267,7 +348,8 @@ def test_backtest_result_to_dict_is_json_safe_and_sampled() -> None:
     result = backtest(opens, rng.normal(0, 1, 5000), horizon=2, theta=0.5, bars_per_year=365)
     payload = result.to_dict(max_points=100)
     assert len(payload["equity"]) == 100
-    assert len(payload["trades"]["net_return"]) == result.stats.n_trades
+    assert len(payload["trades"]["net_return"]) == result.stats.n_holdings
+    assert len(payload["trades"]["cost"]) == result.stats.n_holdings
     json.dumps(payload, allow_nan=False)
 
 

@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_score, recall_score
 from predictor.ml.evaluation.metrics import (
     accuracy_by_confidence_decile,
     average_ranks,
+    change_errors,
     classification_metrics,
     directional_accuracy,
     error_metrics,
@@ -48,7 +49,24 @@ def test_forecast_errors_in_price_and_return_units() -> None:
     assert result.price.mae == pytest.approx((5 + 10) / 2)
     assert result.returns.mae == pytest.approx((0.05 + 0.05) / 2)
     assert result.returns.rmse == pytest.approx(0.05)
-    assert result.returns.mape_pct == pytest.approx(100 * (0.05 / 0.10 + 0.05 / 0.05) / 2)
+    assert result.price.mape_pct == pytest.approx(100 * (5 / 110 + 10 / 190) / 2)
+    # the zero-return forecast's RMSE is sqrt((0.10 ** 2 + 0.05 ** 2) / 2)
+    assert result.returns.rmse_vs_zero == pytest.approx(0.05 / math.sqrt(0.0125 / 2))
+    assert not hasattr(result.returns, "mape_pct")
+
+
+def test_rmse_vs_zero_is_one_for_the_zero_forecast_and_zero_for_a_perfect_one() -> None:
+    realised = np.array([0.01, -0.02, 0.005, 0.0])
+    assert change_errors(realised, np.zeros(4)).rmse_vs_zero == pytest.approx(1.0)
+    assert change_errors(realised, realised).rmse_vs_zero == pytest.approx(0.0)
+    doubled = change_errors(realised, 2 * realised)  # error = realised: as bad as zero
+    assert doubled.rmse_vs_zero == pytest.approx(1.0)
+    assert change_errors(realised, -realised).rmse_vs_zero == pytest.approx(2.0)
+
+
+def test_rmse_vs_zero_is_undefined_when_nothing_moved() -> None:
+    assert math.isnan(change_errors([0.0, 0.0], [0.01, 0.0]).rmse_vs_zero)
+    assert change_errors([np.nan], [0.1]).n == 0
 
 
 def test_directional_accuracy_excludes_zero_moves_and_counts_zero_forecasts_as_misses() -> None:
@@ -147,6 +165,7 @@ def test_range_errors_score_each_output_separately() -> None:
     assert result.max_decline_pct.mae == pytest.approx(1.0)
     assert result.max_decline_pct.mean_error == pytest.approx(1.0)  # predicts too shallow a drop
     assert result.end_change_pct.rmse == pytest.approx(math.sqrt(0.25 / 2))
+    assert result.end_change_pct.rmse_vs_zero == pytest.approx(math.sqrt(0.25 / 2 / (1.25 / 2)))
 
 
 def test_range_errors_refuse_the_wrong_shape() -> None:

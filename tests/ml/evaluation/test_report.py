@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from predictor.ml.evaluation.backtest import backtest
-from predictor.ml.evaluation.report import EvaluationInputs, evaluation_report, format_report_table
+from predictor.ml.evaluation.report import (
+    EvaluationInputs,
+    break_even_sentence,
+    evaluation_report,
+    format_report_table,
+)
 from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold
 
 HORIZON = 5
@@ -161,3 +166,55 @@ def test_horizon_mismatch_and_unknown_split_are_refused() -> None:
         evaluation_report(other, split="validation", threshold=threshold, n_trials=1)
     with pytest.raises(ValueError, match="split"):
         evaluation_report(validation, split="holdout", threshold=threshold, n_trials=1)  # type: ignore[arg-type]
+
+
+def test_returns_are_scored_against_the_zero_forecast_not_by_mape() -> None:
+    times, opens, close, _, random = _future_and_random(7)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    test = _inputs(times, opens, close, random, slice(SPLIT, N))
+    report = evaluation_report(test, split="test", threshold=_threshold(validation), n_trials=1)
+    payload = report.to_dict()["errors"]
+    assert "mape_pct" in payload["price"]
+    assert "mape_pct" not in payload["returns"]
+    realised = test.realised_return
+    scored = np.isfinite(realised) & np.isfinite(test.predicted_return)
+    zero_rmse = np.sqrt(np.mean(realised[scored] ** 2))
+    assert payload["returns"]["rmse_vs_zero"] == pytest.approx(
+        report.errors.returns.rmse / zero_rmse
+    )
+    assert payload["returns"]["rmse_vs_zero"] > 1.0  # random noise is worse than no forecast
+    table = format_report_table(report)
+    assert "RMSE / zero" in table
+    assert "1 = no better" in table
+
+
+def test_the_table_puts_the_gross_hit_rate_beside_the_break_even_one_or_says_why_not() -> None:
+    times, opens, close, _, random = _future_and_random(8)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    test = _inputs(times, opens, close, random, slice(SPLIT, N))
+    report = evaluation_report(test, split="test", threshold=_threshold(validation), n_trials=1)
+    stats = report.strategy.stats
+    expected = break_even_sentence(
+        stats.gross_hit_rate, stats.break_even_hit_rate, stats.mean_cost, stats.break_even_note
+    )
+    table = format_report_table(report)
+    assert f"Model: {expected}" in table
+    assert "trades (opened)" in table
+    assert "holdings" in table
+
+
+def test_break_even_sentence_gives_a_rate_or_the_reason_in_words() -> None:
+    possible = break_even_sentence(0.52, 0.55, 0.001, "")
+    assert possible == (
+        "Gross hit rate 52.00 % vs 55.00 % needed to break even at the cost paid per holding "
+        "(0.10 % on average)."
+    )
+    impossible = break_even_sentence(
+        0.48, float("nan"), 0.002, "impossible: the mean cost is at least the mean win"
+    )
+    assert impossible == (
+        "No gross hit rate up to 100 % breaks even: the mean cost is at least the mean win."
+    )
+    assert break_even_sentence(float("nan"), float("nan"), float("nan"), "no trades") == (
+        "No break-even gross hit rate: no trades."
+    )
