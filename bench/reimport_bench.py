@@ -9,9 +9,11 @@ DATABASE_URL that database is dropped and created afresh), imports owlacar-dotco
 Then, each round: the 130,708-row Binance BTCUSDT 1m file is imported for the first
 time (its market deleted beforehand, not timed), then imported again (every row
 already stored: all duplicates), then the first ``--sizes`` rows of it (as files
-written beforehand) are imported again. Each goes through the real ``stocks_import``
-service. Prints rows/s and the re-import's rows/s over the first import's
-(the goal: >= 0.5), per round and the median.
+written beforehand) are imported again, then a copy with every volume doubled is
+imported with ``replace=True`` (every row a conflict, replaced). Each goes through
+the real ``stocks_import`` service. Prints rows/s and each re-import's rows/s over
+the first import's (the goal: >= 0.5 for the whole file), per round and the median
+of the rounds' ratios.
 
 A re-import that runs past ``--timeout`` seconds is interrupted (the database is
 asked to stop the statement; the file's transaction rolls back) and reported as
@@ -88,9 +90,10 @@ def main() -> None:
     print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")
     others = load_others()
     prefixes = {n: prefix_file(scratch, n) for n in sizes}
+    changed = changed_file(scratch)
     results: list[dict[str, Rate]] = []
     for n in range(1, args.rounds + 1):
-        results.append(timed_round(prefixes, args.timeout))
+        results.append(timed_round(prefixes, changed, args.timeout))
         report(f"round {n}", results[-1])
     if len(results) > 1:
         report(f"median of {len(results)} rounds' ratios", medians(results))
@@ -121,7 +124,22 @@ def prefix_file(folder: Path, rows: int) -> Path:
     return path
 
 
-def timed_import(path: Path, timeout: float | None) -> tuple[int, float, bool]:
+def changed_file(folder: Path) -> Path:
+    """The BTCUSDT file with every volume doubled: each row a conflict to replace."""
+    with gzip.open(BTC, "rt") as src:
+        header, *lines = src.read().splitlines()
+    changed = []
+    for line in lines:
+        *fields, volume = line.split(",")
+        changed.append(",".join([*fields, repr(float(volume) * 2)]))
+    path = folder / "BTCUSDT_1m_volume_doubled.csv"
+    path.write_text("\n".join([header, *changed]) + "\n")
+    return path
+
+
+def timed_import(
+    path: Path, timeout: float | None, *, replace: bool = False
+) -> tuple[int, float, bool]:
     """Rows, seconds and whether it finished: stopped after ``timeout`` seconds, the rows
     are the file's and the seconds the timeout."""
     from django.db import OperationalError, connection
@@ -138,7 +156,7 @@ def timed_import(path: Path, timeout: float | None) -> tuple[int, float, bool]:
     if timer:
         timer.start()
     try:
-        (result,) = stocks_import([path], exchange="binance")
+        (result,) = stocks_import([path], exchange="binance", replace=replace)
     except OperationalError:
         assert timeout is not None
         return rows, timeout, False
@@ -149,13 +167,14 @@ def timed_import(path: Path, timeout: float | None) -> tuple[int, float, bool]:
     if result.error or result.result is None:
         sys.exit(f"import of {path.name} failed: {result.error}")
     assert result.result.rows == rows, (result.result.rows, rows)
+    assert result.result.replaced == (rows if replace else 0), result.result
     return rows, seconds, True
 
 
 Rate = tuple[float, bool]  # rows/s (an upper bound where it did not finish), finished
 
 
-def timed_round(prefixes: dict[int, Path], timeout: float) -> dict[str, Rate]:
+def timed_round(prefixes: dict[int, Path], changed: Path, timeout: float) -> dict[str, Rate]:
     from predictor.models import Market
 
     Market.objects.filter(exchange="binance", symbol="BTCUSDT").delete()
@@ -166,6 +185,8 @@ def timed_round(prefixes: dict[int, Path], timeout: float) -> dict[str, Rate]:
     for n, path in prefixes.items():
         rows, seconds, done = timed_import(path, timeout)
         out[f"{n:,}"] = (rows / seconds, done)
+    rows, seconds, done = timed_import(changed, timeout, replace=True)
+    out[f"{rows:,} changed, --replace"] = (rows / seconds, done)
     return out
 
 
