@@ -159,6 +159,31 @@ def _delete_candles_with_market(sender: type[Market], instance: Market, **kwargs
         cursor.execute(f"DELETE FROM {Candle._meta.db_table} WHERE market_id = %s", [instance.pk])
 
 
+class ImportedFile(models.Model):
+    """A candle file as it was when it last imported without an error.
+
+    ``import_stocks --if-present`` (what ``make run`` calls) skips a file whose size
+    and sha256 still match; the modification time is kept to show, not to decide
+    (copies and archives restore old mtimes). A failed import writes no row.
+    """
+
+    path = models.TextField(unique=True, help_text="Absolute path, symbolic links resolved.")
+    given_path = models.TextField(help_text="The path as the import was given it.")
+    size = models.BigIntegerField(help_text="Bytes.")
+    mtime = models.DateTimeField(help_text="The file's modification time when imported.")
+    sha256 = models.CharField(max_length=64)
+    imported_at = models.DateTimeField()
+    # The import's summary, over every CSV in the file (a zip may hold several).
+    rows = models.BigIntegerField()
+    inserted = models.BigIntegerField()
+    duplicates = models.BigIntegerField()
+    conflicts = models.BigIntegerField()
+    replaced = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return self.path
+
+
 # --- Training sessions, predictions and reports (issues 4 and 5) ---------------------------
 
 

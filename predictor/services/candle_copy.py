@@ -21,6 +21,7 @@ from predictor.models import Candle, Market
 
 STAGE = "candle_stage"
 DEMOTED = "candle_demoted"
+REPLACED = "candle_replaced"
 IV = '"interval"'  # a keyword in PostgreSQL: always quoted
 FIELDS = ("open", "high", "low", "close", "volume")
 _PG_EPOCH = 946_684_800  # 2000-01-01 UTC, where PostgreSQL's binary timestamps count from
@@ -40,6 +41,20 @@ def time_sql(seconds: str) -> str:
     if connection.vendor == "postgresql":
         return f"to_timestamp({seconds})"
     return f"datetime({seconds}, 'unixepoch')"
+
+
+def stage_join() -> str:
+    """How a temporary table joins the candle table: the temporary table as the outer loop.
+
+    Without statistics (no ``ANALYZE``, or one run while the table was small) SQLite's
+    planner guesses that a (market, interval) holds about ten candles, reads those as
+    the outer loop and scans the whole temporary table for each: re-importing 1,000
+    stored candles took 36 s, 130,708 did not finish in 100 s (docs/benchmarks.md,
+    "Re-import"). Its ``CROSS JOIN`` keeps the left table outer whatever the statistics
+    say, so each row looks its candle up by the full primary key. PostgreSQL estimates
+    both sides and needs no hint.
+    """
+    return "CROSS JOIN" if connection.vendor == "sqlite" else "JOIN"
 
 
 def append_rows(table: str, columns: Mapping[str, Column], n: int, *, seconds: str = "") -> None:
@@ -242,7 +257,7 @@ class Direct:
             cur.execute(
                 f"INSERT INTO {STAGE} (ts, line, {', '.join(FIELDS)}) "
                 f"SELECT d.ts, d.line, {', '.join('c.' + f for f in FIELDS)} "
-                f"FROM {DEMOTED} d JOIN {table} c ON {mine}",
+                f"FROM {DEMOTED} d {stage_join()} {table} c ON {mine}",
                 self.key,
             )
             cur.execute(

@@ -27,7 +27,17 @@ from django.db import IntegrityError, connection, transaction
 from predictor.ml.candles import CandleChunk, CandleInputError
 from predictor.ml.intervals import Interval
 from predictor.models import Candle, Market
-from predictor.services.candle_copy import FIELDS, IV, STAGE, Direct, Stage, time_sql, utc
+from predictor.services.candle_copy import (
+    FIELDS,
+    IV,
+    REPLACED,
+    STAGE,
+    Direct,
+    Stage,
+    stage_join,
+    time_sql,
+    utc,
+)
 
 
 class CandleDataError(CandleInputError):
@@ -248,7 +258,7 @@ def _merge(stage: Stage, direct: Direct, scan: _Scan, replace: bool, source: str
 def _merge_stage(stage: Stage, key: list[Any], replace: bool) -> _Merged:
     table = Candle._meta.db_table
     join = (
-        f"FROM {STAGE} s JOIN {table} c ON c.market_id = %s AND c.{IV} = %s "
+        f"FROM {STAGE} s {stage_join()} {table} c ON c.market_id = %s AND c.{IV} = %s "
         f"AND c.open_time = {time_sql('s.ts')}"
     )
     differs = " OR ".join(f"c.{f} <> s.{f}" for f in FIELDS)
@@ -267,7 +277,7 @@ def _merge_stage(stage: Stage, key: list[Any], replace: bool) -> _Merged:
         if merged.conflicts:
             merged.examples = _conflict_examples(join, differs, key)
         if merged.conflicts and replace:
-            merged.replaced = _replace(table, differs, key)
+            merged.replaced = _replace(table, join, differs, key)
     merged.inserted = _insert(table, key, maybe_conflicting=overlaps)
     return merged
 
@@ -312,13 +322,38 @@ def _conflict_examples(join: str, differs: str, key: list[Any]) -> tuple[Conflic
     )
 
 
-def _replace(table: str, differs: str, key: list[Any]) -> int:
+def _replace(table: str, join: str, differs: str, key: list[Any]) -> int:
+    if connection.vendor == "sqlite":
+        return _replace_sqlite(table, join, differs, key)
     assignments = ", ".join(f"{f} = s.{f}" for f in FIELDS)
     return _execute(
         f"UPDATE {table} AS c SET {assignments} FROM {STAGE} s WHERE c.market_id = %s "
         f"AND c.{IV} = %s AND c.open_time = {time_sql('s.ts')} AND ({differs})",
         key,
     )
+
+
+def _replace_sqlite(table: str, join: str, differs: str, key: list[Any]) -> int:
+    """SQLite's ``UPDATE … FROM`` takes no join order: given the key, its planner drives
+    the update from (market, interval) with the stage scanned per candle, and given a
+    subquery it flattens it and does the same. So the differing candles' rowids and new
+    values are found first (stage outer) into a table of their own, which then drives
+    the update by rowid."""
+    values = ", ".join(f"s.{f}" for f in FIELDS)
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {REPLACED}")
+        cur.execute(
+            f"CREATE TEMPORARY TABLE {REPLACED} AS "
+            f"SELECT c.rowid AS candle, {values} {join} WHERE {differs}",
+            key,
+        )
+        cur.execute(
+            f"UPDATE {table} AS c SET {', '.join(f'{f} = r.{f}' for f in FIELDS)} "
+            f"FROM {REPLACED} r WHERE c.rowid = r.candle"
+        )
+        replaced = int(cur.rowcount)
+        cur.execute(f"DROP TABLE {REPLACED}")
+    return replaced
 
 
 def market_last_open_time(market: Market, interval: Interval | str) -> datetime | None:

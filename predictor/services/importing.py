@@ -2,18 +2,23 @@
 
 One transaction per file: a bad row stops that file with an error naming file,
 line and field, and nothing of it is written (not even its market); other files
-go on.
+go on. A file that imports without an error is recorded (:class:`ImportedFile`:
+size, mtime, sha256, the summary), so that a later run can skip it while it is
+unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 
 from predictor.ml.candles import CandleChunk
 from predictor.ml.csvformats import CandleReader, detect_layout
@@ -27,7 +32,7 @@ from predictor.ml.csvsources import (
 from predictor.ml.intervals import Interval, IntervalError, infer_interval, parse_interval
 from predictor.ml.prefetch import prefetched
 from predictor.ml.symbols import normalise_symbol, split_symbol
-from predictor.models import Exchange, Market
+from predictor.models import Exchange, ImportedFile, Market
 from predictor.services.candle_store import CandleDataError, UpsertResult, candles_upsert
 
 IMPORTABLE_SUFFIXES = (".csv", ".csv.gz", ".zip")
@@ -48,10 +53,31 @@ class FileImportResult:
     error: str | None = None
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    skipped: bool = False  # unchanged since it was imported: not read again
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What a file is now: compared with its :class:`ImportedFile` row."""
+
+    size: int
+    mtime: datetime
+    sha256: str
+
+
+def file_state(path: Path) -> FileState:
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return FileState(
+        stat.st_size, datetime.fromtimestamp(stat.st_mtime, tz=UTC), digest.hexdigest()
+    )
 
 
 def importable_files(directory: Path) -> list[Path]:
@@ -72,19 +98,36 @@ def stocks_import(
     symbol: str | None = None,
     interval: str | None = None,
     replace: bool = False,
+    skip_imported: bool = False,
     progress: Callable[[str], Callable[[int], None]] | None = None,
 ) -> list[FileImportResult]:
-    """Import each file; errors are reported per file, never abort the others."""
+    """Import each file; errors are reported per file, never abort the others.
+
+    ``skip_imported``: a file whose size and sha256 are those of its last error-free
+    import is not read again (a result with ``skipped``); ``replace`` imports anyway.
+    """
     results: list[FileImportResult] = []
-    for path in paths:
+    for path in map(Path, paths):
         try:
-            sources = sources_in(Path(path))
+            state = file_state(path)
+        except OSError as exc:
+            results.append(FileImportResult(str(path), error=f"{path}: cannot read: {exc}"))
+            continue
+        if skip_imported and not replace:
+            record = _unchanged_record(path, state)
+            if record is not None:
+                note = f"unchanged since its import on {record.imported_at:%Y-%m-%d %H:%M} UTC"
+                results.append(FileImportResult(str(path), skipped=True, notes=(note,)))
+                continue
+        try:
+            sources = sources_in(path)
         except CandleFileError as exc:
             results.append(FileImportResult(str(path), error=str(exc)))
             continue
+        done = []
         for source in sources:
             tick = progress(source.name) if progress else None
-            results.append(
+            done.append(
                 stock_file_import(
                     source,
                     exchange=exchange,
@@ -94,7 +137,42 @@ def stocks_import(
                     progress=tick,
                 )
             )
+        results += done
+        if done and all(r.ok for r in done):
+            _record_import(path, state, done)
     return results
+
+
+def _unchanged_record(path: Path, state: FileState) -> ImportedFile | None:
+    """The file's record if its content is what it was then. The hash decides, not the
+    mtime: ``cp -p``, ``tar`` and ``unzip`` restore old mtimes on new content, while
+    hashing (about 1 GB/s) costs little beside the import it saves."""
+    record = ImportedFile.objects.filter(path=str(path.resolve())).first()
+    if record is None or (record.size, record.sha256) != (state.size, state.sha256):
+        return None
+    return record
+
+
+def _record_import(path: Path, state: FileState, results: list[FileImportResult]) -> None:
+    stat = path.stat()
+    if (stat.st_size, datetime.fromtimestamp(stat.st_mtime, tz=UTC)) != (state.size, state.mtime):
+        return  # it changed while it was read: what was imported is not what was hashed
+    summaries = [r.result for r in results if r.result is not None]
+    ImportedFile.objects.update_or_create(
+        path=str(path.resolve()),
+        defaults={
+            "given_path": str(path),
+            "size": state.size,
+            "mtime": state.mtime,
+            "sha256": state.sha256,
+            "imported_at": timezone.now(),
+            "rows": sum(u.rows for u in summaries),
+            "inserted": sum(u.inserted for u in summaries),
+            "duplicates": sum(u.duplicates for u in summaries),
+            "conflicts": sum(u.conflicts for u in summaries),
+            "replaced": sum(u.replaced for u in summaries),
+        },
+    )
 
 
 def stock_file_import(

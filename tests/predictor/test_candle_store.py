@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from predictor.ml.candles import CandleChunk
 from predictor.ml.intervals import parse_interval
 from predictor.models import Candle, Market
-from predictor.services.candle_copy import STAGE, Direct
+from predictor.services.candle_copy import DEMOTED, REPLACED, STAGE, Direct
 from predictor.services.candle_store import CandleDataError, candles_upsert
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +207,48 @@ def test_binary_copy_payload_is_postgresqls_format_read_in_blocks() -> None:
     expected += b"\xff\xff"
     assert b"".join(blocks) == expected
     assert max(len(b) for b in blocks) == 5
+
+
+def _plans_with_candles() -> tuple[list[list[str]], object]:
+    """A connection wrapper keeping SQLite's plan of each statement that reads a
+    temporary table together with the candle table, and the list it keeps them in."""
+    plans: list[list[str]] = []
+    temporary = (STAGE, DEMOTED, REPLACED)
+
+    def explain(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        both = "predictor_candle" in sql and any(name in sql for name in temporary)
+        ddl = sql.startswith(("DROP", "CREATE")) and " AS SELECT " not in sql
+        if both and not many and not ddl:
+            cur = context["cursor"].cursor
+            cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plans.append([str(row[3]) for row in cur.fetchall()])
+        return execute(sql, params, many, context)
+
+    return plans, explain
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's planner")
+def test_sqlite_merges_look_each_candle_up_by_its_whole_key(market: Market) -> None:
+    # No ANALYZE has run: the planner's guess, not statistics, picks the join order.
+    candles_upsert(market, M1, [chunk(list(range(20)))])
+    plans, explain = _plans_with_candles()
+    with connection.execute_wrapper(explain):
+        changed = candles_upsert(market, M1, [chunk(list(range(10, 30)), price=200.0)])
+        assert (changed.inserted, changed.conflicts) == (10, 10)
+        replaced = candles_upsert(market, M1, [chunk([5, 6, 7], price=300.0)], replace=True)
+        assert (replaced.conflicts, replaced.replaced, replaced.inserted) == (3, 3, 0)
+        # Out of order: the rows written straight in move to the stage through a join too.
+        unordered = candles_upsert(market, M1, [chunk([40, 41]), chunk([0, 1])])
+        assert (unordered.inserted, unordered.duplicates) == (2, 2)
+    candle_steps = [
+        [step for step in plan if step.split()[1] in ("c", "predictor_candle")] for plan in plans
+    ]
+    # Count and examples of the first two, the replaced rows and the update; the move to
+    # the stage, back out of the candle table, and the count of the third.
+    assert sum(1 for steps in candle_steps if steps) == 9
+    for step, plan in ((s, p) for steps, p in zip(candle_steps, plans, strict=True) for s in steps):
+        # Looked up per row of the temporary table by (market, interval, open time) or by
+        # rowid; never (market, interval) read as the outer loop, the stage scanned per candle.
+        assert "open_time=?)" in step or "(rowid=?)" in step, plan
+    stored = closes(market)
+    assert (stored[4], stored[7], stored[12], stored[25]) == (104.0, 307.0, 112.0, 225.0)

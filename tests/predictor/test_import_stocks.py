@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from collections.abc import Callable
 from io import StringIO
@@ -11,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from predictor.models import Candle, Market
+from predictor.models import Candle, ImportedFile, Market
 
 pytestmark = pytest.mark.django_db
 
@@ -253,6 +255,85 @@ def test_if_present_succeeds_on_an_empty_folder(tmp_path: Path) -> None:
     assert "Nothing to import" in out
     with pytest.raises(CommandError, match=r"no \.csv"):
         run("--dir", str(tmp_path))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_if_present_skips_files_unchanged_since_their_import(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    btc = write_csv("BTCUSDT_1m.csv", HEADER + rows(5))
+    eth = write_csv("ETHUSDT-1m-2024-01.zip", rows(4).replace(",1\n", ",1,0,0,0,0,0,0\n"))
+    out, _ = run("--dir", str(tmp_path), "--if-present", "--exchange", "binance")
+    assert out.count("✓") == 2
+    assert "Skipped" not in out
+    record = ImportedFile.objects.get(path=str(btc.resolve()))
+    assert (record.given_path, record.size, record.sha256) == (
+        str(btc),
+        btc.stat().st_size,
+        _sha256(btc),
+    )
+    assert (record.rows, record.inserted, record.duplicates, record.conflicts) == (5, 5, 0, 0)
+    assert record.mtime.timestamp() == pytest.approx(btc.stat().st_mtime, abs=1e-3)
+
+    # Gone from the database: a skipped file is not read, or they would be back.
+    Market.objects.filter(symbol="BTCUSDT").delete()
+    os.utime(eth, (1e9, 1e9))  # touched: same size and content, another mtime
+    out, _ = run("--dir", str(tmp_path), "--if-present", "--exchange", "binance")
+    assert "✓" not in out
+    assert "Skipped 2 files already imported and unchanged" in out
+    assert not Candle.objects.filter(market__symbol="BTCUSDT").exists()
+    out, _ = run("--dir", str(tmp_path), "--if-present", "--verbosity", "2")
+    assert f"- {btc}: skipped, unchanged since its import on" in out
+
+    out, _ = run("--file", str(btc), "--exchange", "binance")  # explicit: read again
+    assert "inserted 5" in out
+    out, _ = run("--file", str(btc), "--exchange", "binance", "--if-present", "--replace")
+    assert "duplicates skipped 5" in out
+    assert "Skipped" not in out
+    assert ImportedFile.objects.get(path=str(btc.resolve())).duplicates == 5
+    assert ImportedFile.objects.count() == 2
+
+
+def test_a_changed_file_of_the_same_size_and_mtime_is_imported_again(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv("BTCUSDT_1m.csv", HEADER + rows(5))
+    run("--file", str(path), "--exchange", "binance", "--if-present")
+    before = path.stat()
+    changed = write_csv("BTCUSDT_1m.csv", HEADER + rows(5).replace(",101.0,", ",101.5,", 1))
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))  # as a copy with -p
+    assert changed.stat().st_size == before.st_size
+    out, _ = run("--file", str(path), "--exchange", "binance", "--if-present")
+    assert "CONFLICTS 1 (kept stored values)" in out
+    assert "Skipped" not in out
+    record = ImportedFile.objects.get()
+    assert (record.sha256, record.conflicts, record.duplicates) == (_sha256(path), 1, 4)
+    out, _ = run("--file", str(path), "--exchange", "binance", "--if-present")
+    assert "Skipped 1 file already imported" in out
+
+
+def test_a_failed_file_is_not_recorded_and_is_tried_again(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    good = write_csv("ETHUSDT_1m.csv", HEADER + rows(3))
+    bad = write_csv("BTCUSDT_1m.csv", HEADER + rows(3) + f"{(T0 + 180) * 1000},1,1,2,1,1\n")
+    for _ in range(2):
+        err = StringIO()
+        with pytest.raises(CommandError, match="1 of 2 files failed"):
+            call_command(
+                "import_stocks", "--dir", str(tmp_path), "--if-present", "--exchange", "binance",
+                stdout=StringIO(), stderr=err,
+            )  # fmt: skip
+        assert "BTCUSDT_1m.csv, line 5, field 'high'" in err.getvalue()
+        assert list(ImportedFile.objects.values_list("path", flat=True)) == [str(good.resolve())]
+    write_csv("BTCUSDT_1m.csv", HEADER + rows(4))
+    out, _ = run("--dir", str(tmp_path), "--if-present", "--exchange", "binance")
+    assert "inserted 4" in out
+    assert "Skipped 1 file already imported" in out
+    assert ImportedFile.objects.get(path=str(bad.resolve())).rows == 4
 
 
 @pytest.mark.slow

@@ -159,3 +159,42 @@ def test_intervals_become_seconds_and_codes_again(at_0004: Any) -> None:
     _migrate(BEFORE_SECONDS)
     assert _raw_intervals() == ["15m", "1d", "1m", "1w", "4h"]
     assert sorted(_stored()) == before
+
+
+IMPORTED_FILES = ("predictor", "0006_imported_file")
+
+
+@pytest.fixture
+def at_0005(transactional_db: None) -> Iterator[Any]:
+    yield from _parked_at(SECONDS)
+
+
+def _tables() -> set[str]:
+    with connection.cursor() as cur:
+        return set(connection.introspection.table_names(cur))
+
+
+def test_the_imported_files_table_comes_and_goes_with_its_migration(at_0005: Any) -> None:
+    assert "predictor_importedfile" not in _tables()
+    imported_file = _migrate(IMPORTED_FILES).get_model("predictor", "ImportedFile")
+    assert "predictor_importedfile" in _tables()
+    row = {
+        "given_path": "data/BTCUSDT_1m.csv.gz",
+        "size": 2_306_048,
+        "mtime": T0,
+        "sha256": "ab" * 32,
+        "imported_at": T0 + timedelta(days=1),
+        "rows": 130_708,
+        "inserted": 130_708,
+        "duplicates": 0,
+        "conflicts": 0,
+        "replaced": 0,
+    }
+    imported_file.objects.create(path="/srv/data/BTCUSDT_1m.csv.gz", **row)
+    stored = imported_file.objects.get()
+    assert (stored.size, stored.mtime, stored.rows) == (2_306_048, T0, 130_708)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        imported_file.objects.create(path="/srv/data/BTCUSDT_1m.csv.gz", **row)
+
+    _migrate(SECONDS)
+    assert "predictor_importedfile" not in _tables()

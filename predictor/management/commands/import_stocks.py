@@ -47,7 +47,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-present",
             action="store_true",
-            help="Do nothing, successfully, when there is nothing to import.",
+            help="Do nothing, successfully, when there is nothing to import; skip files "
+            "unchanged (size and sha256) since they were imported without an error "
+            "(with --replace nothing is skipped).",
         )
         download = parser.add_argument_group("download first (needs the network)")
         download.add_argument(
@@ -90,10 +92,22 @@ class Command(BaseCommand):
             symbol=options["symbol"],
             interval=options["interval"],
             replace=options["replace"],
+            skip_imported=options["if_present"],
             progress=self._progress,
         )
+        skipped = [r for r in results if r.skipped]
         for result in results:
-            self._summary(result)
+            if not result.skipped:
+                self._summary(result)
+            elif options["verbosity"] > 1:
+                self.stdout.write(f"- {result.source}: skipped, {result.notes[0]}")
+        if skipped:
+            noun = "file" if len(skipped) == 1 else "files"
+            self.stdout.write(
+                f"Skipped {len(skipped):,} {noun} already imported and unchanged (size and "
+                "sha256); --verbosity 2 lists them, --replace or an import without "
+                "--if-present reads them again."
+            )
         failed = [r for r in results if not r.ok]
         if failed:
             raise CommandError(
