@@ -252,3 +252,10 @@ def test_the_hint_speaks_only_while_no_candle_is_stored(make_market: Callable[..
     assert len(_run("--hint").strip().splitlines()) == 1
     make_market("BTCUSDT", 3)
     assert _run("--hint") == ""
+
+
+@pytest.mark.django_db
+def test_the_empty_index_page_points_to_quickstart(client: Any):
+    page = client.get("/")
+    assert b"No candles yet" in page.content
+    assert b"python manage.py quickstart" in page.content
