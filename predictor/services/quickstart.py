@@ -10,6 +10,7 @@ a second run reuse what the first one made.
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -106,7 +107,7 @@ def quickstart_download(
     base_url: str | None = None,
     client: HttpClient | None = None,
     on_month: Callable[[str, str], None] | None = None,
-) -> dict[str, list[Path]]:
+) -> Archives:
     """Each market's verified monthly archives in ``dest_dir``, fetched when not there yet.
 
     Month by month so that ``on_month(symbol, month)`` can drive a progress bar.
@@ -115,11 +116,15 @@ def quickstart_download(
     """
     new_dirs = _created_dirs(Path(dest_dir))
     paths: dict[str, list[Path]] = {}
+    fetched: set[Path] = set()
     try:
         for symbol in symbols:
             paths[symbol] = []
             for month in months_between(month_from, month_to):
-                paths[symbol] += binance_archive_download(
+                before = _stamp(
+                    Path(dest_dir) / f"{symbol}-{parse_interval(interval).code}-{month}.zip"
+                )
+                (path,) = binance_archive_download(
                     symbol,
                     interval,
                     month,
@@ -128,6 +133,9 @@ def quickstart_download(
                     base_url=base_url,
                     client=client,
                 )
+                paths[symbol].append(path)
+                if _stamp(path) != before:
+                    fetched.add(path)
                 if on_month is not None:
                     on_month(symbol, month)
     except NoNetwork:
@@ -141,21 +149,76 @@ def quickstart_download(
             f".zip) in {settings.DATA_DIR}, run `python manage.py import_stocks`, then "
             f"`python manage.py quickstart --skip-download`."
         ) from None
-    return paths
+    return Archives(paths, frozenset(fetched))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Size and modification time: what tells a file the download replaced from one it kept."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _archive_rows(path: Path) -> int:
+    """Candle rows in a kline zip (a header line, as newer archives carry, is not one)."""
+    with zipfile.ZipFile(path) as archive:
+        return sum(
+            sum(1 for line in archive.read(name).splitlines() if line[:1].isdigit())
+            for name in archive.namelist()
+        )
+
+
+def _month_stored(symbol: str, interval: str, path: Path) -> bool:
+    """Whether every candle of this month's archive is stored already."""
+    month = pd.Period(path.stem[-7:], "M")  # SYMBOL-1h-YYYY-MM
+    start = month.start_time.tz_localize("UTC").to_pydatetime()
+    end = (month + 1).start_time.tz_localize("UTC").to_pydatetime()
+    stored = Candle.objects.filter(
+        market__exchange=EXCHANGE,
+        market__symbol=symbol,
+        interval=parse_interval(interval),
+        open_time__gte=start,
+        open_time__lt=end,
+    ).count()
+    return stored > 0 and stored == _archive_rows(path)
+
+
+@dataclass(frozen=True)
+class Archives:
+    by_symbol: dict[str, list[Path]]
+    fetched: frozenset[Path]  # new or replaced by this download; the others were kept
+
+
+@dataclass(frozen=True)
+class MarketImport:
+    results: list[FileImportResult]
+    skipped: int  # archives kept from an earlier run whose candles are all stored
 
 
 def quickstart_import(
-    paths: dict[str, list[Path]],
+    archives: Archives,
     interval: str,
     progress: Callable[[str], Callable[[int], None]] | None = None,
-) -> dict[str, list[FileImportResult]]:
-    """Import each market's archives; already stored candles are skipped as duplicates."""
-    return {
-        symbol: stocks_import(
-            files, exchange=EXCHANGE, symbol=symbol, interval=interval, progress=progress
+) -> dict[str, MarketImport]:
+    """Import each market's archives, except kept ones whose month is stored whole.
+
+    Re-reading a stored month would add nothing (the import is idempotent), but
+    merging it costs far more than the first import did, so it is skipped.
+    """
+    done: dict[str, MarketImport] = {}
+    for symbol, files in archives.by_symbol.items():
+        todo = [
+            path
+            for path in files
+            if path in archives.fetched or not _month_stored(symbol, interval, path)
+        ]
+        results = stocks_import(
+            todo, exchange=EXCHANGE, symbol=symbol, interval=interval, progress=progress
         )
-        for symbol, files in paths.items()
-    }
+        done[symbol] = MarketImport(results, skipped=len(files) - len(todo))
+    return done
 
 
 def _markets(symbols: Sequence[str]) -> list[Market]:

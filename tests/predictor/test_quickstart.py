@@ -165,17 +165,28 @@ def test_a_fresh_database_gets_every_page_with_content_and_a_second_run_reuses_i
         assert b'class="empty' not in page.content, url  # no empty-state paragraph
         assert b"ETHUSDT" in page.content, url
 
-    # Second run: the archives are checked, not fetched; nothing is imported or trained again.
+    # Second run: the archives are checked, not fetched; only a month with candles missing
+    # from the database is imported again, and nothing is trained again.
+    middle = dt.datetime.fromisoformat(f"{months[0]}-15T00:00+00:00")
+    lost = Candle.objects.filter(
+        market__symbol="ETHUSDT",
+        open_time__gte=middle,
+        open_time__lt=middle + dt.timedelta(hours=10),
+    )
+    assert lost.count() == 10
+    lost.delete()
     vision.clear()
     again = _run("--months", "2", "--epochs", "1", "--base-url", "http://example.test:9000/")
     assert [p for p in vision if p.endswith(".zip")] == []
     assert len(vision) == 4  # the four CHECKSUM files
-    assert TrainingSession.objects.count() == 2
     assert Candle.objects.count() == 2 * hours
+    assert "BTCUSDT: 0 candles inserted, 0 already stored, 2 archive(s) skipped" in again
+    assert "ETHUSDT: 10 candles inserted, " in again
+    assert "1 archive(s) skipped" in again
+    assert TrainingSession.objects.count() == 2
     assert f"Evaluation session {evaluation.id}: already trained" in again
     assert f"Production session {production.id}: already trained" in again
     assert "already evaluated" in again
-    assert "0 candles inserted" in again
     assert f"http://example.test:9000/forecast/?session={production.id}" in again
 
 

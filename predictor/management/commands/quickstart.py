@@ -13,7 +13,6 @@ from tqdm import tqdm
 from predictor.management.flags import interval, name_list, positive_int
 from predictor.models import EvaluationReport, SessionStatus, TrainingSession
 from predictor.services.downloads import DownloadError, months_between
-from predictor.services.importing import FileImportResult
 from predictor.services.quickstart import (
     DEFAULT_BASE_URL,
     DEFAULT_EPOCHS,
@@ -21,6 +20,8 @@ from predictor.services.quickstart import (
     DEFAULT_MONTHS,
     DEFAULT_SYMBOLS,
     EXCHANGE,
+    Archives,
+    MarketImport,
     QuickstartError,
     candles_missing,
     last_complete_months,
@@ -117,18 +118,16 @@ class Command(BaseCommand):
         for page, url in quickstart_urls(options["base_url"], sessions[0], sessions[1]):
             self.stdout.write(f"  {page + ':':<22}{url}")
 
-    def download(
-        self, symbols: list[str], code: str, month_from: str, month_to: str
-    ) -> dict[str, list[Path]]:
+    def download(self, symbols: list[str], code: str, month_from: str, month_to: str) -> Archives:
         dest = Path(settings.DATA_DIR) / EXCHANGE
         self.stdout.write(
             f"Downloading {', '.join(symbols)} {code} klines, {month_from} … {month_to}, "
             f"from {settings.BINANCE_VISION_URL} into {dest} …"
         )
-        present = {p.name for p in dest.glob("*.zip")} if dest.is_dir() else set()
         total = len(symbols) * len(months_between(month_from, month_to))
-        with tqdm(total=total, unit=" archive", file=self.stderr._out, disable=None) as bar:
-            paths = quickstart_download(
+        bar = tqdm(total=total, unit=" archive", leave=False, file=self.stderr._out, disable=None)
+        with bar:
+            archives = quickstart_download(
                 symbols,
                 code,
                 month_from,
@@ -136,18 +135,17 @@ class Command(BaseCommand):
                 dest_dir=dest,
                 on_month=lambda symbol, month: bar.update(1),
             )
-        files = [p for group in paths.values() for p in group]
-        fetched = sum(p.name not in present for p in files)
+        kept = total - len(archives.fetched)
         self.stdout.write(
-            f"  {len(files)} archives verified against their CHECKSUM files: {fetched} fetched, "
-            f"{len(files) - fetched} already there"
+            f"  {total} archives verified against their CHECKSUM files: "
+            f"{len(archives.fetched)} fetched, {kept} already there"
         )
-        return paths
+        return archives
 
-    def import_archives(self, paths: dict[str, list[Path]], code: str) -> None:
-        self.stdout.write(f"Importing {sum(map(len, paths.values()))} archives …")
-        results = quickstart_import(paths, code, progress=self._progress)
-        failed = [r for group in results.values() for r in group if not r.ok]
+    def import_archives(self, archives: Archives, code: str) -> None:
+        self.stdout.write(f"Importing {sum(map(len, archives.by_symbol.values()))} archives …")
+        imports = quickstart_import(archives, code, progress=self._progress)
+        failed = [r for done in imports.values() for r in done.results if not r.ok]
         for r in failed:
             self.stderr.write(self.style.ERROR(f"✗ {r.error}"))
         if failed:
@@ -155,8 +153,8 @@ class Command(BaseCommand):
                 f"{len(failed)} archive(s) failed to import and were not stored; "
                 "run quickstart again to fetch them anew"
             )
-        for symbol, group in results.items():
-            self.stdout.write("  " + _import_line(symbol, group))
+        for symbol, done in imports.items():
+            self.stdout.write("  " + _import_line(symbol, done))
 
     def train(
         self,
@@ -244,10 +242,12 @@ class Command(BaseCommand):
         return update
 
 
-def _import_line(symbol: str, results: list[FileImportResult]) -> str:
-    mine = [r.result for r in results if r.result is not None]
+def _import_line(symbol: str, done: MarketImport) -> str:
+    mine = [r.result for r in done.results if r.result is not None]
     inserted = sum(u.inserted for u in mine)
     duplicates = sum(u.duplicates for u in mine)
     missing = sum(u.missing_bars for u in mine)
     line = f"{symbol}: {inserted:,} candles inserted, {duplicates:,} already stored"
+    if done.skipped:
+        line += f", {done.skipped} archive(s) skipped (their months are stored whole)"
     return line + (f", {missing:,} bars missing in the archives" if missing else "")
