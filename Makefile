@@ -26,6 +26,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_stocks --if-present
+	$(BIN)/python manage.py quickstart --hint
 	HOST=$(HOST) PORT=$(PORT) VENV=$(VENV) bash scripts/devserver.sh
 
 ## test: set up, then run the whole test suite
