@@ -158,11 +158,12 @@ class TrainForm(forms.Form):
         min_value=0, required=False, help_text="Purge gap in bars; empty: the label reach."
     )
     max_fill = forms.IntegerField(
+        required=False,
         min_value=0,
         max_value=MAX_FILL_LIMIT,
         initial=DEFAULTS.max_fill,
         label="Max filled bars",
-        help_text="Gap-filled bars a sample may read; 0: none (no sample reads an invented bar).",
+        help_text="Gap-filled bars a sample may read; 0 or empty: none (no invented bar is read).",
     )
     shuffle_buffer = forms.IntegerField(min_value=0, initial=DEFAULTS.shuffle_buffer)
     seed = forms.IntegerField(min_value=0, initial=DEFAULTS.seed)
@@ -223,6 +224,8 @@ class TrainForm(forms.Form):
             for f in dataclasses.fields(TrainConfig)
             if f.name in self.fields and f.name not in ("markets", "xla", "features")
         }
+        if values.get("max_fill") is None:
+            values["max_fill"] = DEFAULTS.max_fill
         values["features"] = tuple(data["features"])
         values["markets"] = tuple(self.symbols)
         values["xla"] = {"on": True, "off": False}.get(data.get("xla") or "")
