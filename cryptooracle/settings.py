@@ -279,6 +279,10 @@ CELERY_BEAT_SCHEDULE = {
     }
 }
 
+# θ is not chosen on a validation split with fewer real (gap-free) forecasts than this
+# (predictor.ml.evaluation.report.MIN_REAL_VALIDATION_FORECASTS is the same default).
+EVALUATION_MIN_VALIDATION_FORECASTS = env.int("EVALUATION_MIN_VALIDATION_FORECASTS", 100, minimum=1)
+
 # --- Training sessions (issue 4) ------------------------------------------------------
 # A running session writes a heartbeat this often; one silent for TRAINING_STALE_SECONDS
 # (its worker was killed) is marked failed by the reaper, which beat runs this often.

@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from predictor.ml.config import (
     FEATURE_SETS,
+    MAX_FILL_LIMIT,
     NAME_CHOICES,
     ConfigError,
     TrainConfig,
@@ -156,6 +157,14 @@ class TrainForm(forms.Form):
     gap = forms.IntegerField(
         min_value=0, required=False, help_text="Purge gap in bars; empty: the label reach."
     )
+    max_fill = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_FILL_LIMIT,
+        initial=DEFAULTS.max_fill,
+        label="Max filled bars",
+        help_text="Gap-filled bars a sample may read; 0 or empty: none (no invented bar is read).",
+    )
     shuffle_buffer = forms.IntegerField(min_value=0, initial=DEFAULTS.shuffle_buffer)
     seed = forms.IntegerField(min_value=0, initial=DEFAULTS.seed)
     up = forms.FloatField(initial=DEFAULTS.up, help_text="updown: a rise this large means up.")
@@ -179,7 +188,8 @@ class TrainForm(forms.Form):
         (
             "Training",
             ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "scaler",
-             "early_stopping", "train_split", "val_split", "gap", "shuffle_buffer", "seed", "xla"),
+             "early_stopping", "train_split", "val_split", "gap", "max_fill", "shuffle_buffer",
+             "seed", "xla"),
         ),
         ("Up/down classifier", ("up", "down")),
     )  # fmt: skip
@@ -214,6 +224,8 @@ class TrainForm(forms.Form):
             for f in dataclasses.fields(TrainConfig)
             if f.name in self.fields and f.name not in ("markets", "xla", "features")
         }
+        if values.get("max_fill") is None:
+            values["max_fill"] = DEFAULTS.max_fill
         values["features"] = tuple(data["features"])
         values["markets"] = tuple(self.symbols)
         values["xla"] = {"on": True, "off": False}.get(data.get("xla") or "")

@@ -175,9 +175,21 @@ class PredictionQuerySerializer(TimeRangeMixin):
 
 
 class ReportSerializer(serializers.ModelSerializer):
+    gaps = serializers.SerializerMethodField(
+        help_text="The split's real bars, filled (gap) bars, windows dropped for reading more "
+        "than max_fill filled bars, and real forecasts scored; null for reports made before "
+        "gaps were counted."
+    )
+
     class Meta:
         model = EvaluationReport
-        fields = ("id", "session", "split", "n_trials", "leakage_alarm", "created", "report")
+        fields = (
+            "id", "session", "split", "n_trials", "leakage_alarm", "gaps", "created", "report",
+        )  # fmt: skip
+
+    def get_gaps(self, obj: EvaluationReport) -> dict[str, int] | None:
+        gaps = (obj.report or {}).get("gaps")
+        return dict(gaps) if isinstance(gaps, dict) else None
 
 
 class ReportQuerySerializer(serializers.Serializer):

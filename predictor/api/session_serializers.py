@@ -20,6 +20,7 @@ from rest_framework import serializers
 from predictor.ml.config import (
     ARCHS,
     FEATURE_SETS,
+    MAX_FILL_LIMIT,
     NAME_CHOICES,
     TARGET_KINDS,
     ConfigError,
@@ -42,6 +43,7 @@ _MAXIMA: dict[str, int] = {
     "seed": 2**31 - 1,
     "early_stopping": 10_000,
     "cnn_blocks": 32,
+    "max_fill": MAX_FILL_LIMIT,
 }
 _HELP: dict[str, str] = {
     "window": "-W: candles per input window.",
@@ -53,6 +55,7 @@ _HELP: dict[str, str] = {
     "features": f"Feature sets, in order: {', '.join(FEATURE_SETS)}.",
     "interval": "Bar length the model trains on (1m, 5m, 1h, 1d…).",
     "xla": "XLA compilation; null: on for recurrent nets on CPU.",
+    "max_fill": "Gap-filled bars one sample may read; 0: none.",
 }
 
 

@@ -168,6 +168,34 @@ def finite_windows(values: npt.NDArray[Any], window: int) -> BoolArray:
     return ok
 
 
+def filled_rows(market: MarketArray) -> BoolArray:
+    """``filled[t]``: row ``t`` holds a bar the grid invented in at least one market.
+
+    A market's gap (and the flat bars after its last candle, up to the grid's end)
+    is filled; rows before a market's first candle are not: they are NaN, and
+    :func:`finite_windows` already keeps every sample off them.
+    """
+    began = np.isfinite(market.field("close"))
+    return np.asarray((began & ~market.observed).any(axis=1))
+
+
+def filled_reads(filled: BoolArray, before: int, after: int) -> IndexArray:
+    """``n[t]``: filled rows among ``t - before .. t + after`` (rows off the ends count as none).
+
+    A sample anchored at ``t`` reads ``before = W - 1 + look-back`` rows back (its
+    window and the features' history) and ``after = reach`` rows ahead (its label).
+    One cumulative sum answers every anchor, so no loop per window.
+    """
+    if before < 0 or after < 0:
+        raise ValueError("before and after must be >= 0")
+    n = filled.shape[0]
+    count = np.concatenate([[0], np.cumsum(filled, dtype=np.int64)])
+    rows = np.arange(n)
+    low = np.clip(rows - before, 0, n)
+    high = np.clip(rows + after + 1, 0, n)
+    return np.asarray(count[high] - count[low], dtype=np.int64)
+
+
 def shuffle_order(n: int, buffer: int, rng: np.random.Generator) -> IndexArray:
     """A permutation of ``range(n)`` that mimics a ``tf.data`` shuffle buffer of ``buffer``.
 

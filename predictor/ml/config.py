@@ -39,6 +39,9 @@ REGRESSION_LOSSES: tuple[str, ...] = (
     "mean_absolute_percentage_error",
 )
 CLASSIFICATION_LOSSES: tuple[str, ...] = ("sparse_categorical_crossentropy",)
+# The most filled (gap) bars one sample may read, for ``max_fill``: a bound on requests, not a
+# recommendation (the default, 0, admits no invented bar at all).
+MAX_FILL_LIMIT = 100_000
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "elu", "selu", "gelu", "silu", "linear")
 # The allowed values of each named-choice setting: the one table that the config
 # check, the web form and the API serializer read.
@@ -106,6 +109,9 @@ class TrainConfig:
     # XLA: None = Keras' "auto" (off on CPU TensorFlow). Forcing it on made the LSTM with
     # dropout 5x slower on CPU (docs/benchmarks.md, training); True/False force it.
     xla: bool | None = None
+    # Filled bars (gaps the grid filled with flat candles) one sample's window, feature
+    # look-back and target may read; 0 at every interval: a sample never reads an invented bar.
+    max_fill: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(self.features))
@@ -125,10 +131,14 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(name, f"must be a whole number >= 1, got {value!r}")
-        for name in ("shuffle_buffer", "early_stopping", "seed"):
+        for name in ("shuffle_buffer", "early_stopping", "seed", "max_fill"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(name, f"must be a whole number >= 0, got {value!r}")
+        if self.max_fill > MAX_FILL_LIMIT:
+            raise ConfigError(
+                "max_fill", f"must be at most {MAX_FILL_LIMIT}, got {self.max_fill!r}"
+            )
         _fraction("train_split", self.train_split, low_open=True, high_closed=True)
         _fraction("val_split", self.val_split, low_open=False, high_closed=False)
         _fraction("dropout", self.dropout, low_open=False, high_closed=False)

@@ -14,6 +14,13 @@ span in the bundle's split; ``production`` after the training data's last part
 (a live forecast the model never saw the answer to); ``gap`` outside every part
 otherwise (purge gaps between parts, anchors before the training data); and
 ``future`` for a row whose target is past its market's last candle.
+
+Gaps: a window (with its features' look-back) that reads more than the
+session's ``max_fill`` bars the grid filled in is not forecast at all, so no
+stored row rests on invented inputs; a stored forecast whose target reads more
+than ``max_fill`` filled bars of its market keeps ``actual`` empty (NaN), so it
+is never scored. The evaluation applies the whole rule (window and target
+together) again from the candles.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from predictor.ml.arrays import (
     IndexArray,
     MarketArray,
     align_markets,
+    filled_reads,
+    filled_rows,
     finite_windows,
     unix_seconds,
 )
@@ -38,7 +47,7 @@ from predictor.ml.evaluation.report import EvaluationInputs
 from predictor.ml.features import build_features, feature_lookback
 from predictor.ml.intervals import parse_interval
 from predictor.ml.targets import make_targets
-from predictor.ml.training import TrainedBundle, predict_anchors
+from predictor.ml.training import TrainedBundle, predict_anchors, sample_reach
 
 F64 = npt.NDArray[np.float64]
 StrArray = npt.NDArray[np.str_]
@@ -180,7 +189,22 @@ def _target_matrix(market: MarketArray, config: TrainConfig) -> F64:
     # Gap filling extends a market past its last candle with flat bars: no truth there.
     beyond = rows + reach[None, None, :] > _last_rows(market)[None, :, None]
     values[beyond] = np.nan
+    values[_target_reads_filled(market, reach, config.max_fill)] = np.nan
     return values
+
+
+def _target_reads_filled(
+    market: MarketArray, reach: npt.NDArray[np.int64], max_fill: int
+) -> npt.NDArray[np.bool_]:
+    """``[T, markets, K]``: output ``k`` at ``t`` reads more than ``max_fill`` of its market's
+    filled bars in rows ``t .. t + reach[k]`` (the anchor close and the horizon)."""
+    began = np.isfinite(market.field("close"))
+    filled = began & ~market.observed
+    out = np.zeros((len(market), filled.shape[1], len(reach)), dtype=bool)
+    for m in range(filled.shape[1]):
+        for k, ahead in enumerate(reach.tolist()):
+            out[:, m, k] = filled_reads(filled[:, m], 0, int(ahead)) > max_fill
+    return out
 
 
 def _predict(bundle: TrainedBundle, flat: npt.NDArray[np.float32], anchors: IndexArray) -> F64:
@@ -214,6 +238,8 @@ def forecast_windows(
     times = unix_seconds(market.index)
     last_rows = _last_rows(market)
     ok = finite_windows(flat, config.window)
+    before, _ = sample_reach(config, features.lookback)
+    ok &= filled_reads(filled_rows(market), before, 0) <= config.max_fill
     # A window may not read rows filled in after any market's last candle.
     ok[int(last_rows.min()) + 1 :] = False
     if start is not None:
@@ -368,4 +394,5 @@ def evaluation_inputs(
         predicted_price=predicted,
         horizon=horizon,
         bar_seconds=seconds,
+        real=np.asarray(market.observed[first : last + 1, column], dtype=bool),
     )

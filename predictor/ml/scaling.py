@@ -165,16 +165,22 @@ def fit_scaling(
     targets: Float32Array | None,
     split: Split,
     channel_names: tuple[str, ...] = (),
+    *,
+    real_rows: npt.NDArray[np.bool_] | None = None,
 ) -> Scaling:
     """Fit on the training part of ``split`` only.
 
-    Features: the rows the training windows read. Targets (regression only, pass
+    Features: the rows the training windows read, less those where ``real_rows``
+    is False (bars the grid filled in a gap never shape the scaler). Targets (regression only, pass
     None for class labels): the training anchors' labels, which end inside the
     purge gap and never reach a validation or test row.
     """
     if kind == "window":
         return Scaling(kind, None, None, channel_names)
     rows = split.train_feature_rows()
-    feature_scaler = fit_affine(kind, features[rows])
+    picked = features[rows]
+    if real_rows is not None:
+        picked = picked[np.asarray(real_rows, dtype=bool)[rows]]
+    feature_scaler = fit_affine(kind, picked)
     target_scaler = None if targets is None else fit_affine(kind, targets[split.train.anchors])
     return Scaling(kind, feature_scaler, target_scaler, channel_names)

@@ -8,13 +8,16 @@ a later part is scored on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 IndexArray = npt.NDArray[np.int64]  # as predictor.ml.arrays, without importing Keras
+BoolArray = npt.NDArray[np.bool_]
+PART_NAMES: tuple[str, ...] = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,75 @@ class Part:
 
 
 @dataclass(frozen=True)
+class PartGaps:
+    """What one part's samples stand on: the bars they read and the windows gaps cost it.
+
+    ``real_bars``/``filled_bars`` count the rows from the first sample's look-back to
+    the last sample's label; ``windows_dropped`` are complete windows inside the part's
+    anchor span that were not samples because they read more than ``max_fill`` filled bars.
+    """
+
+    real_bars: int
+    filled_bars: int
+    windows_kept: int
+    windows_dropped: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "real_bars": self.real_bars,
+            "filled_bars": self.filled_bars,
+            "windows_kept": self.windows_kept,
+            "windows_dropped": self.windows_dropped,
+        }
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """Per-part :class:`PartGaps` and the rule that produced them."""
+
+    max_fill: int
+    parts: Mapping[str, PartGaps]
+    windows_dropped: int  # all parts and the spans between them
+    filled_bars: int  # on the whole grid
+
+    @property
+    def dropped_outside_parts(self) -> int:
+        return self.windows_dropped - sum(p.windows_dropped for p in self.parts.values())
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "max_fill": self.max_fill,
+            "filled_bars": self.filled_bars,
+            "windows_dropped": self.windows_dropped,
+            "windows_dropped_outside_parts": self.dropped_outside_parts,
+        }
+
+
+def part_gaps(
+    part: Part,
+    *,
+    candidates: BoolArray,
+    kept: BoolArray,
+    filled: BoolArray,
+    real: BoolArray,
+    before: int,
+    after: int,
+) -> PartGaps:
+    """Count one part: ``candidates`` are complete windows, ``kept`` the samples among them."""
+    if not len(part):
+        return PartGaps(0, 0, 0, 0)
+    low, high = max(part.first - before, 0), min(part.last + after + 1, len(filled))
+    span = slice(part.first, part.last + 1)
+    dropped = int(np.count_nonzero(candidates[span] & ~kept[span]))
+    return PartGaps(
+        real_bars=int(np.count_nonzero(real[low:high])),
+        filled_bars=int(np.count_nonzero(filled[low:high])),
+        windows_kept=len(part),
+        windows_dropped=dropped,
+    )
+
+
+@dataclass(frozen=True)
 class Split:
     train: Part
     validation: Part
@@ -45,31 +117,37 @@ class Split:
     window: int
     reach: int
     gap: int
+    gaps: GapReport | None = field(default=None, compare=False)
 
     def train_feature_rows(self) -> slice:
         """Rows the training windows read: the only rows a feature scaler may see."""
         return slice(self.train.first - self.window + 1, self.train.last + 1)
 
     def to_dict(self) -> dict[str, object]:
-        def part(p: Part) -> dict[str, object]:
+        def part(name: str, p: Part) -> dict[str, object]:
+            counts = self.gaps.parts[name].to_dict() if self.gaps is not None else {}
             if not len(p):
-                return {"samples": 0}
+                return {"samples": 0, **counts}
             return {
                 "samples": len(p),
                 "first_anchor": p.first,
                 "last_anchor": p.last,
                 "first_time": p.first_time.isoformat() if p.first_time is not None else None,
                 "last_time": p.last_time.isoformat() if p.last_time is not None else None,
+                **counts,
             }
 
-        return {
-            "train": part(self.train),
-            "validation": part(self.validation),
-            "test": part(self.test),
+        result: dict[str, object] = {
+            "train": part("train", self.train),
+            "validation": part("validation", self.validation),
+            "test": part("test", self.test),
             "window": self.window,
             "reach": self.reach,
             "gap": self.gap,
         }
+        if self.gaps is not None:
+            result["gaps"] = self.gaps.to_dict()
+        return result
 
 
 def _part(anchors: IndexArray, index: pd.DatetimeIndex) -> Part:

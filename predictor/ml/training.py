@@ -22,11 +22,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from predictor.ml.arrays import (
+    BoolArray,
     Float32Array,
     IndexArray,
     MarketArray,
     WindowDataset,
     align_markets,
+    filled_reads,
+    filled_rows,
     finite_windows,
     window_view,
 )
@@ -35,7 +38,7 @@ from predictor.ml.config import TrainConfig
 from predictor.ml.features import FeatureMatrix, build_features
 from predictor.ml.networks import build_network
 from predictor.ml.scaling import Scaling, fit_scaling
-from predictor.ml.splits import Part, Split, split_samples
+from predictor.ml.splits import PART_NAMES, GapReport, Part, Split, part_gaps, split_samples
 from predictor.ml.targets import REGRESSION_TARGETS, TargetArray, make_targets
 
 EpochFn = Callable[[int, int, dict[str, float]], None]
@@ -224,13 +227,19 @@ def fit_model(
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Everything derived from the candles before any fitting."""
+    """Everything derived from the candles before any fitting.
+
+    ``filled[t]`` marks rows the grid invented (a gap in any market); ``anchors``
+    are the samples: complete windows with a known label that read at most
+    ``config.max_fill`` filled rows (window, feature look-back and label together).
+    """
 
     market: MarketArray
     features: FeatureMatrix
     targets: TargetArray
     anchors: IndexArray
     split: Split
+    filled: BoolArray | None = field(default=None, compare=False, repr=False)
 
 
 def _order_markets(
@@ -243,28 +252,76 @@ def _order_markets(
     return {m: frames[m] for m in config.markets}
 
 
+def sample_reach(config: TrainConfig, lookback: int) -> tuple[int, int]:
+    """Rows a sample anchored at ``t`` reads before and after ``t``: window plus look-back, label."""
+    return config.window - 1 + lookback, config.reach
+
+
+def _gap_note(candidates: int, kept: int, config: TrainConfig) -> str:
+    return (
+        f"{kept} of {candidates} complete windows are samples; {candidates - kept} read more "
+        f"than max_fill={config.max_fill} filled (gap) bars"
+    )
+
+
 def prepare_data(
     frames: pd.DataFrame | Mapping[str, pd.DataFrame], config: TrainConfig
 ) -> PreparedData:
-    """Align, build features and labels, pick valid anchors and split them."""
+    """Align, build features and labels, pick valid anchors and split them.
+
+    A window or label that reads more than ``config.max_fill`` bars the grid
+    filled in (gaps) is not a sample; each part's real and filled bars and
+    dropped windows go into ``split.gaps``. A part the session needs that ends up
+    with no samples is refused, with the counts.
+    """
     market = align_markets(_order_markets(frames, config), config.interval)
     features = build_features(market, config.features)
     targets = make_targets(
         market, config.target, config.effective_horizon, config.output_size, config.up, config.down
     )
-    ok = finite_windows(features.flat(), config.window) & targets.valid
+    candidates = finite_windows(features.flat(), config.window) & targets.valid
+    filled = filled_rows(market)
+    before, after = sample_reach(config, features.lookback)
+    ok = candidates & (filled_reads(filled, before, after) <= config.max_fill)
     anchors = np.flatnonzero(ok).astype(np.int64)
-    split = split_samples(
-        anchors,
-        market.index,
-        window=config.window,
-        reach=config.reach,
-        train_fraction=config.train_split if config.evaluation else 1.0,
-        val_fraction=config.val_split,
-        gap=config.effective_gap,
-        evaluation=config.evaluation,
+    n_candidates = int(np.count_nonzero(candidates))
+    try:
+        split = split_samples(
+            anchors,
+            market.index,
+            window=config.window,
+            reach=config.reach,
+            train_fraction=config.train_split if config.evaluation else 1.0,
+            val_fraction=config.val_split,
+            gap=config.effective_gap,
+            evaluation=config.evaluation,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({_gap_note(n_candidates, len(anchors), config)})") from exc
+    real = np.asarray(market.observed.all(axis=1))
+    counts = {
+        name: part_gaps(
+            getattr(split, name),
+            candidates=candidates,
+            kept=ok,
+            filled=filled,
+            real=real,
+            before=before,
+            after=after,
+        )
+        for name in PART_NAMES
+    }
+    gaps = GapReport(
+        config.max_fill, counts, n_candidates - len(anchors), int(np.count_nonzero(filled))
     )
-    return PreparedData(market, features, targets, anchors, split)
+    split = dataclasses.replace(split, gaps=gaps)
+    if config.evaluation and config.val_split > 0 and not len(split.validation):
+        raise ValueError(
+            "validation split: no samples of real data to choose θ on "
+            f"({_gap_note(n_candidates, len(anchors), config)}); use more data, a larger "
+            "val_split, or allow filled bars with max_fill"
+        )
+    return PreparedData(market, features, targets, anchors, split, filled)
 
 
 def data_hash(market: MarketArray) -> str:
@@ -433,6 +490,7 @@ def train_pipeline(
             prep.targets.flat() if regression else None,
             prep.split,
             prep.features.channel_names,
+            real_rows=None if prep.filled is None else ~prep.filled,
         )
     fit: FitResult | None = None
     if config.is_network:

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection, transaction
 
-from predictor.ml.arrays import MarketArray, align_markets, unix_seconds
+from predictor.ml.arrays import MarketArray, align_markets, filled_reads, unix_seconds
 from predictor.ml.config import TrainConfig
 from predictor.ml.evaluation import (
     ChosenThreshold,
@@ -40,9 +41,15 @@ from predictor.ml.evaluation.metrics import (
     information_coefficient,
     range_errors,
 )
-from predictor.ml.evaluation.report import SPLIT_LABELS, EvaluationInputs
+from predictor.ml.evaluation.report import (
+    SPLIT_LABELS,
+    EvaluationInputs,
+    GapCounts,
+    check_validation_forecasts,
+)
 from predictor.ml.evaluation.report import Split as ReportSplit
 from predictor.ml.evaluation.sharpe import reality_check
+from predictor.ml.features import feature_lookback
 from predictor.ml.forecasting import evaluation_inputs, forecast_return
 from predictor.ml.intervals import parse_interval
 from predictor.models import (
@@ -95,6 +102,15 @@ class _Rows:
     def __len__(self) -> int:
         return len(self.anchor)
 
+    def select(self, keep: np.ndarray) -> _Rows:
+        return _Rows(
+            self.anchor[keep],
+            self.predicted[keep],
+            self.values[keep],
+            self.actual[keep],
+            self.actual_values[keep],
+        )
+
 
 def _split_rows(session: TrainingSession, market: Market, split: str) -> _Rows:
     """One query straight into numpy, the JSON lists unpacked by the database."""
@@ -146,14 +162,42 @@ def _part_starts(session: TrainingSession) -> dict[str, int | None]:
     return dict(zip(PARTS, following, strict=True))
 
 
+def _usable(config: TrainConfig, array: MarketArray) -> np.ndarray:
+    """``ok[t]``: the sample anchored at ``t`` (window, features' look-back and target) reads
+    at most ``max_fill`` of this market's filled bars: the session's own rule, applied again
+    here so forecasts stored before it (or by a looser run) are never scored on gaps."""
+    filled = np.isfinite(array.field("close")[:, 0]) & ~array.observed[:, 0]
+    before = config.window - 1 + feature_lookback(config.features)
+    return np.asarray(filled_reads(filled, before, config.reach) <= config.max_fill)
+
+
+def _gap_counts(
+    config: TrainConfig, array: MarketArray, inputs: EvaluationInputs, usable: np.ndarray
+) -> GapCounts:
+    real = inputs.real if inputs.real is not None else np.ones(len(inputs.times), dtype=bool)
+    first = int((int(inputs.times[0]) - int(unix_seconds(array.index)[0])) // inputs.bar_seconds)
+    # Anchors the split could have scored: its bars but the last ``horizon``, whose targets
+    # lie past the split's end.
+    span = usable[first : first + len(real) - config.effective_horizon]
+    return GapCounts(
+        max_fill=config.max_fill,
+        real_bars=int(np.count_nonzero(real)),
+        filled_bars=int(np.count_nonzero(~real)),
+        windows_dropped=int(np.count_nonzero(~span)),
+        real_forecasts=int(np.count_nonzero(np.isfinite(inputs.predicted_price))),
+    )
+
+
 def _inputs(
     session: TrainingSession, config: TrainConfig, market: Market, array: MarketArray
-) -> tuple[dict[str, EvaluationInputs], dict[str, _Rows]]:
+) -> tuple[dict[str, EvaluationInputs], dict[str, _Rows], dict[str, GapCounts]]:
     stops = _part_starts(session)
     times = unix_seconds(array.index)
     seconds = parse_interval(config.interval).seconds
+    usable = _usable(config, array)
     inputs: dict[str, EvaluationInputs] = {}
     rows: dict[str, _Rows] = {}
+    counts: dict[str, GapCounts] = {}
     for name in PARTS:
         part = _split_rows(session, market, name)
         positions = (part.anchor - int(times[0])) // seconds
@@ -161,11 +205,19 @@ def _inputs(
             continue
         base = array.field("close")[positions, 0].astype(np.float64)
         forecast = _forecast(config, part, base)
+        # A forecast whose window or target reads a gap is no evidence: not scored, not traded.
+        keep = usable[np.minimum(positions, len(usable) - 1)]
         inputs[name] = evaluation_inputs(
-            array, 0, part.anchor, forecast, horizon=config.effective_horizon, stop=stops[name]
+            array,
+            0,
+            part.anchor,
+            np.where(keep, forecast, np.nan),
+            horizon=config.effective_horizon,
+            stop=stops[name],
         )
-        rows[name] = part
-    return inputs, rows
+        rows[name] = part.select(keep)
+        counts[name] = _gap_counts(config, array, inputs[name], usable)
+    return inputs, rows, counts
 
 
 def _forecast(config: TrainConfig, rows: _Rows, base: np.ndarray) -> np.ndarray:
@@ -176,7 +228,11 @@ def _forecast(config: TrainConfig, rows: _Rows, base: np.ndarray) -> np.ndarray:
 
 
 def _threshold(
-    inputs: dict[str, EvaluationInputs], fee: float, slippage: float, mode: Mode
+    inputs: dict[str, EvaluationInputs],
+    counts: dict[str, GapCounts],
+    fee: float,
+    slippage: float,
+    mode: Mode,
 ) -> ChosenThreshold:
     validation = inputs.get("validation")
     if validation is None:
@@ -184,7 +240,14 @@ def _threshold(
             "the session has no validation forecasts, so θ cannot be chosen without "
             "touching the test split; train it with a validation split (val_split > 0)"
         )
+    try:
+        check_validation_forecasts(
+            counts["validation"], settings.EVALUATION_MIN_VALIDATION_FORECASTS
+        )
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from exc
     return choose_threshold(
+        validation_tradable=validation.real,
         validation_open=validation.open,
         validation_forecast=validation.predicted_return,
         validation_times=validation.times,
@@ -250,7 +313,7 @@ def _evaluate_market(
     mode: Mode,
 ) -> dict[str, SplitEvaluation]:
     array = _market_array(market, config.interval, session.data_start)
-    inputs, rows = _inputs(session, config, market, array)
+    inputs, rows, counts = _inputs(session, config, market, array)
     common = {
         "market": market.symbol,
         "target": config.target,
@@ -265,12 +328,21 @@ def _evaluate_market(
             f"Step 1 of {config.output_size} (horizon {config.effective_horizon} bars) is scored."
         )
     if config.target == "updown":
-        return {name: _classification(name, inputs[name], rows[name], common) for name in inputs}
-    threshold = _threshold(inputs, fee, slippage, mode)
+        return {
+            name: _classification(
+                name, inputs[name], rows[name], {**common, "gaps": counts[name].to_dict()}
+            )
+            for name in inputs
+        }
+    threshold = _threshold(inputs, counts, fee, slippage, mode)
     results = {}
     for name, split_inputs in inputs.items():
         report = evaluation_report(
-            split_inputs, split=PARTS[name], threshold=threshold, n_trials=n_trials
+            split_inputs,
+            split=PARTS[name],
+            threshold=threshold,
+            n_trials=n_trials,
+            gaps=counts[name],
         )
         data = {**report.to_dict(), **common}
         if config.target == "range":
@@ -394,10 +466,10 @@ def _strategy_returns(
     config = TrainConfig.from_dict(session.config)
     if config.target == "updown":
         raise EvaluationError("updown forecasts no return to trade")
-    inputs, _ = _inputs(session, config, market, array)
+    inputs, _, counts = _inputs(session, config, market, array)
     if "test" not in inputs:
         raise EvaluationError("no test forecasts stored; run forecast first")
-    threshold = _threshold(inputs, fee, slippage, mode)
+    threshold = _threshold(inputs, counts, fee, slippage, mode)
     test = inputs["test"]
     run = backtest(
         test.open,
@@ -408,5 +480,6 @@ def _strategy_returns(
         fee=fee,
         slippage=slippage,
         mode=mode,
+        tradable=test.real,
     )
     return pd.Series(run.bar_returns, index=np.asarray(test.times[:-1]))

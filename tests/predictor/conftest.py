@@ -102,6 +102,13 @@ def trained_session(make_market: Callable[..., Market]) -> Callable[..., Trainin
 
 
 @pytest.fixture(autouse=True)
+def _small_validation_splits(settings: Any) -> None:
+    """The fixtures' sessions are a few hundred bars: their validation splits hold ~30
+    forecasts, under the production minimum of real ones (100) that θ is chosen on."""
+    settings.EVALUATION_MIN_VALIDATION_FORECASTS = 20
+
+
+@pytest.fixture(autouse=True)
 def _artifact_dirs(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Every test writes its model weights and scalers to its own temporary folders."""
     root = tmp_path_factory.mktemp("artifacts")

@@ -340,6 +340,8 @@ def test_on_commit_the_session_is_sent_to_the_training_queue(
         ({"symbols": ["BTCUSDT"], "config": {"epoch": 3}}, {"config"}),
         ({"symbols": ["BTCUSDT"], "config": {"features": ["cross"]}}, {"config"}),
         ({"symbols": ["BTCUSDT"], "config": {"train_split": 1.5}}, {"config"}),
+        ({"symbols": ["BTCUSDT"], "config": {"max_fill": -1}}, {"config"}),
+        ({"symbols": ["BTCUSDT"], "config": {"max_fill": 100_001}}, {"config"}),
         ({"symbols": ["BTCUSDT"], "start": "2024-02-01", "end": "2024-01-01"}, {"end"}),
         ({"symbols": ["BTCUSDT"], "parent": "00000000-0000-0000-0000-000000000000"}, {"parent"}),
         ({"symbols": ["BTCUSDT"], "colour": "blue"}, {"colour"}),

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F
+from django.test import Client
+from django.urls import reverse
 
 from predictor.models import EvaluationReport, Market, Prediction, TrainingSession
+from tests.predictor.conftest import T0, store_candles
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +161,43 @@ def test_production_sessions_are_refused(make_market: Callable[..., Market]) -> 
     session = session_run(session_create(config, symbols=[market.symbol]).pk)
     with pytest.raises(CommandError, match="production session"):
         evaluate(session)
+
+
+def test_theta_is_refused_on_a_validation_split_with_too_few_real_forecasts(
+    trained_session: Callable[..., TrainingSession], settings: Any
+) -> None:
+    settings.EVALUATION_MIN_VALIDATION_FORECASTS = 100  # the production default
+    session = trained_session(arch="zero")  # 400 bars: about 30 validation forecasts
+    with pytest.raises(CommandError, match=r"validation split: only \d+ real forecasts .* 100"):
+        evaluate(session)
+    assert not EvaluationReport.objects.filter(session=session).exists()
+
+
+def test_reports_count_the_gap_and_never_score_or_trade_across_it(
+    make_market: Callable[..., Market],
+    trained_session: Callable[..., TrainingSession],
+    client: Client,
+) -> None:
+    market = make_market("BTCUSDT", 0)
+    store_candles(market, 640)
+    store_candles(market, 60, start=T0 + 650 * 3600, seed=1)  # bars 640..649 are missing
+    session = trained_session(arch="ridge", market=market)  # window 8, price, horizon 1
+    assert session.split["gaps"]["filled_bars"] == 10
+    out = evaluate(session)
+    test = report(session, "test").report
+    assert test["gaps"] == {
+        "max_fill": 0,
+        "real_bars": test["gaps"]["real_bars"],
+        "filled_bars": 10,
+        "windows_dropped": 10 + 7 + 1,  # anchors whose window (8 bars) or target reads the gap
+        "real_forecasts": test["n_forecasts"],
+    }
+    anchors = Prediction.objects.filter(session=session, split="test", step=1)
+    hours = {int((p.anchor_time.timestamp() - T0) // 3600) for p in anchors}
+    assert not hours & set(range(640, 650 + 7))  # no stored forecast's window reads the gap
+    assert "Bars: " in out
+    assert "10 filled (gaps)" in out
+    found = client.get("/api/reports/", {"session": str(session.pk), "split": "test"}).json()
+    assert found["results"][0]["gaps"]["filled_bars"] == 10
+    html = client.get(reverse("predictor:evaluation"), {"session": session.pk}).content.decode()
+    assert "10 filled (gaps)" in html

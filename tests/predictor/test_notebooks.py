@@ -70,6 +70,8 @@ def _environment(folder: Path) -> dict[str, str]:
         CO_NOTEBOOK_SYMBOL=SYMBOL,
         CO_NOTEBOOK_EXCHANGE=EXCHANGE,
         CO_NOTEBOOK_INTERVAL="1h",
+        # 500 candles leave ~40 validation forecasts, under the production minimum of 100.
+        EVALUATION_MIN_VALIDATION_FORECASTS="20",
     )
     return env
 

@@ -475,3 +475,15 @@ def test_plotly_js_is_found_in_the_plotly_package_and_collected(
     collected = tmp_path / PLOTLY_JS
     assert collected.read_bytes() == Path(found).read_bytes()
     assert not (tmp_path / "vendor" / "plotly" / "widgetbundle.js").exists()
+
+
+def test_the_training_form_takes_max_fill_within_the_config_bounds(
+    user_client: Client, make_market: Callable[..., Market]
+) -> None:
+    market = make_market("BTCUSDT", 200)
+    url = reverse("predictor:training_new")
+    refused = user_client.post(url, _form(market, max_fill=-1))
+    assert refused.status_code == 200
+    assert "greater than or equal to 0" in refused.content.decode()
+    user_client.post(url, _form(market, max_fill=4))
+    assert TrainingSession.objects.latest("created").config["max_fill"] == 4

@@ -262,3 +262,37 @@ def test_cancel_a_queued_session_and_retry_it(make_market: Callable[..., Market]
     assert session.status == SessionStatus.SUCCEEDED, session.error
     assert session.attempts == 1
     assert session.error == ""
+
+
+def test_gap_counts_are_printed_and_max_fill_is_stored_with_the_session(
+    make_market: Callable[..., Market],
+) -> None:
+    market = make_market("BTCUSDT", 0)
+    store_candles(market, 300)
+    store_candles(market, 200, start=T0 + 310 * 3600, seed=1)  # bars 300..309 are missing
+    base = ("-N", "BTCUSDT", "--arch", "zero", "--target", "return", "--horizon", "2", "-W", "8")
+    out = run(*base)
+    session = TrainingSession.objects.latest("created")
+    assert session.config["max_fill"] == 0
+    assert "gaps: 10 filled bar(s) on the grid" in out
+    assert "19 dropped" in out  # 10 + window 8 - 1 + horizon 2 anchors read the gap
+    assert f"{session.split['train']['windows_kept']:>9} windows kept" in out
+    run(*base, "--max-fill", "3")
+    loose = TrainingSession.objects.latest("created")
+    assert loose.config["max_fill"] == 3
+    assert loose.split["gaps"]["windows_dropped"] == 19 - 6
+    with pytest.raises(CommandError, match="--max-fill"):
+        run(*base, "--max-fill", "-1")
+
+
+def test_a_session_whose_data_is_all_gap_is_refused_with_the_counts(
+    make_market: Callable[..., Market],
+) -> None:
+    market = make_market("BTCUSDT", 0)
+    store_candles(market, 20)
+    store_candles(market, 20, start=T0 + 400 * 3600, seed=1)
+    with pytest.raises(
+        CommandError,
+        match=r"validation split: no samples of real data .* 397 read more than max_fill=0",
+    ):
+        run("-N", "BTCUSDT", "--arch", "zero", "--target", "return", "--horizon", "2", "-W", "16")

@@ -76,6 +76,7 @@ FLAGS: dict[str, str] = {
     "cnn_blocks": "--cnn-blocks",
     "batch_norm": "--no-batch-norm",
     "xla": "--xla/--no-xla",
+    "max_fill": "--max-fill",
 }
 # What -X cannot change: the saved weights and scaler were built for these.
 FIXED_ON_CONTINUE = (
@@ -174,6 +175,13 @@ class Command(BaseCommand):
             "--gap",
             type=non_negative_int,
             help="purge gap in bars between parts (default and minimum: the label horizon)",
+        )
+        data.add_argument(
+            "--max-fill",
+            dest="max_fill",
+            type=non_negative_int,
+            help="filled (gap) bars one sample's window, look-back and target may read "
+            "(default 0 at every interval: no sample reads a bar that never existed)",
         )
 
         model = parser.add_argument_group("model")
@@ -461,6 +469,7 @@ class Command(BaseCommand):
         if session.status == SessionStatus.FAILED:
             raise CommandError(f"session {session.id} failed: {session.error}")
         samples = _windows_text(session.samples)
+        self._write_gaps(session)
         self.stdout.write(
             self.style.SUCCESS(f"Session {session.id} {session.status}")
             + f"\n  data {session.data_start:%Y-%m-%d %H:%M} … {session.data_end:%Y-%m-%d %H:%M} UTC"
@@ -477,6 +486,26 @@ class Command(BaseCommand):
                 else ""
             )
         )
+
+    def _write_gaps(self, session: TrainingSession) -> None:
+        """Per part: the real and filled bars its samples read and the windows gaps dropped."""
+        gaps = (session.split or {}).get("gaps")
+        if not gaps:
+            return
+        self.stdout.write(
+            f"  gaps: {gaps['filled_bars']} filled bar(s) on the grid; windows reading more than "
+            f"--max-fill {gaps['max_fill']} of them are not samples "
+            f"({gaps['windows_dropped']} dropped, {gaps['windows_dropped_outside_parts']} of "
+            "them between parts)"
+        )
+        for name in ("train", "validation", "test"):
+            part = session.split.get(name) or {}
+            if "real_bars" not in part:
+                continue
+            self.stdout.write(
+                f"  {name:<10} {part['real_bars']:>9} real bars {part['filled_bars']:>9} filled "
+                f"{part['windows_kept']:>9} windows kept {part['windows_dropped']:>9} dropped"
+            )
 
     def _create_walk_forward(self, options: dict[str, Any]) -> TrainingSession:
         from predictor.services.walkforward import walk_forward_create, walk_forward_queue

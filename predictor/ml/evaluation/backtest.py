@@ -179,12 +179,18 @@ def _non_overlapping_starts(active: BoolArray, horizon: int) -> IntArray:
 
 
 def _select_trades(
-    signal: IntArray, n_bars: int, config: BacktestConfig
+    signal: IntArray, n_bars: int, config: BacktestConfig, real: BoolArray | None = None
 ) -> tuple[IntArray, IntArray, FloatArray]:
-    """Signal bars, sleeve ids and weights, sorted by sleeve then time."""
+    """Signal bars, sleeve ids and weights, sorted by sleeve then time.
+
+    With ``real``, a signal is taken only where its own bar and the entry bar after
+    it are real: no position opens on a price a gap filled in.
+    """
     h = config.horizon
     tradable = np.zeros(n_bars, dtype=bool)
     tradable[: max(n_bars - 1 - h, 0)] = True  # the exit open t + 1 + h must exist
+    if real is not None:
+        tradable &= real & np.r_[real[1:], False]
     active = tradable & (signal != 0)
     if config.mode == "non_overlapping":
         starts = _non_overlapping_starts(active, h)
@@ -370,11 +376,15 @@ def backtest(
     fee: float = DEFAULT_FEE,
     slippage: float = 0.0,
     mode: Mode = "non_overlapping",
+    tradable: npt.ArrayLike | None = None,
 ) -> BacktestResult:
     """Trade ``forecast_return[t]`` (made at the close of bar t) from open t+1 to open t+1+h.
 
     ``open_prices`` are the opens of consecutive bars; a NaN forecast is no signal.
-    Returns the trade list, equity and drawdown at every open, and summary stats.
+    ``tradable[t]`` (optional, bool) says bar ``t`` is real: no position opens from a
+    signal on a bar that is not, nor at the open of one (a gap-filled bar's price
+    never existed). Returns the trade list, equity and drawdown at every open, and
+    summary stats.
     """
     config = BacktestConfig(theta, horizon, fee, slippage, mode, bars_per_year)
     open_ = as_float_array(open_prices, "open_prices")
@@ -382,8 +392,15 @@ def backtest(
     n = same_length(open_prices=open_, forecast_return=forecast)
     if n < 2:
         raise ValueError("a backtest needs at least two bars")
+    real = None
+    if tradable is not None:
+        real = np.asarray(tradable)
+        if real.dtype != np.bool_ or real.shape != (n,):
+            raise ValueError(
+                f"tradable must be a bool array of {n} bars, got {real.dtype} {real.shape}"
+            )
     signal = signals_from_forecast(forecast, theta)
-    starts, sleeves, weights = _select_trades(signal, n, config)
+    starts, sleeves, weights = _select_trades(signal, n, config, real)
     sides = signal[starts]
     entry, exit_ = starts + 1, starts + 1 + horizon
     gross = sides * (open_[exit_] / open_[entry] - 1.0)

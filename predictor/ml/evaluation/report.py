@@ -52,6 +52,9 @@ from predictor.ml.evaluation.threshold import ChosenThreshold
 
 Split = Literal["training", "validation", "test"]
 SECONDS_PER_YEAR = 365 * 86_400  # crypto markets trade every day
+# θ is refused on a validation split with fewer real forecasts than this: a threshold
+# fitted to a few dozen moves (or to a gap's flat bars) is noise dressed as a choice.
+MIN_REAL_VALIDATION_FORECASTS = 100
 SPLIT_LABELS: dict[str, str] = {
     "training": "IN-SAMPLE (training split): not evidence of skill",
     "validation": "validation split (θ was chosen here: strategy figures are optimistic)",
@@ -75,6 +78,7 @@ class EvaluationInputs:
     predicted_price: FloatArray
     horizon: int
     bar_seconds: int
+    real: npt.NDArray[np.bool_] | None = None  # False on bars a gap filled in; None: all real
 
     def __post_init__(self) -> None:
         n = same_length(
@@ -83,6 +87,8 @@ class EvaluationInputs:
             close=np.asarray(self.close),
             predicted_price=np.asarray(self.predicted_price),
         )
+        if self.real is not None and (self.real.dtype != np.bool_ or self.real.shape != (n,)):
+            raise ValueError(f"real must be a bool array of {n} bars")
         if self.horizon < 1 or self.bar_seconds < 1:
             raise ValueError("horizon and bar_seconds must be positive")
         if n < self.horizon + 2:
@@ -103,6 +109,42 @@ class EvaluationInputs:
     @property
     def bars_per_year(self) -> float:
         return SECONDS_PER_YEAR / self.bar_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class GapCounts(ToDict):
+    """What one split's scores stand on, given the session's ``max_fill`` rule.
+
+    ``real_bars``/``filled_bars`` are the split's bars; ``windows_dropped`` the bars
+    whose forecast was not made or not scored because its window or target read
+    more than ``max_fill`` filled bars; ``real_forecasts`` the forecasts scored.
+    """
+
+    max_fill: int
+    real_bars: int
+    filled_bars: int
+    windows_dropped: int
+    real_forecasts: int
+
+    def sentence(self, split: str) -> str:
+        return (
+            f"{split} split: {self.real_bars} real bars, {self.filled_bars} filled (gap) bars, "
+            f"{self.windows_dropped} windows dropped for reading more than {self.max_fill} "
+            f"filled bar(s), {self.real_forecasts} real forecasts scored."
+        )
+
+
+def check_validation_forecasts(
+    counts: GapCounts, minimum: int = MIN_REAL_VALIDATION_FORECASTS
+) -> None:
+    """Refuse to choose θ on a validation split with fewer than ``minimum`` real forecasts."""
+    if counts.real_forecasts < minimum:
+        raise ValueError(
+            f"validation split: only {counts.real_forecasts} real forecasts "
+            f"({counts.real_bars} real bars, {counts.filled_bars} filled bars, "
+            f"{counts.windows_dropped} windows dropped for gaps); θ is chosen on at least "
+            f"{minimum}. Use more data, a larger validation split, or allow filled bars (max_fill)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +178,7 @@ class EvaluationReport:
     baselines: dict[str, BacktestResult]
     tests: SignificanceTests
     leakage: LeakageAlarm
+    gaps: GapCounts | None = None
 
     def to_dict(self, max_points: int = 500) -> dict[str, Any]:
         """JSON-safe for storage: curves sampled, trade lists left out."""
@@ -147,6 +190,7 @@ class EvaluationReport:
         result["notes"] = list(self.notes)
         for name in ("threshold", "errors", "direction", "ic", "tests", "leakage"):
             result[name] = getattr(self, name).to_dict()
+        result["gaps"] = None if self.gaps is None else self.gaps.to_dict()
         result["deciles"] = [decile.to_dict() for decile in self.deciles]
         result["strategy"] = self.strategy.to_dict(max_points, include_trades=False)
         result["baselines"] = {
@@ -230,6 +274,7 @@ def evaluation_report(
     n_trials: int,
     trial_sharpe_variance: float | None = None,
     loss: Loss = "squared",
+    gaps: GapCounts | None = None,
 ) -> EvaluationReport:
     """Every metric, the strategy beside its baselines, and the significance tests.
 
@@ -250,7 +295,7 @@ def evaluation_report(
     predicted, realised = inputs.predicted_return, inputs.realised_return
     close = as_float_array(inputs.close, "close")
     costs = _strategy_arguments(inputs, threshold)
-    strategy = backtest(inputs.open, predicted, **costs)
+    strategy = backtest(inputs.open, predicted, tradable=inputs.real, **costs)
     direction = directional_accuracy(predicted, realised)
     ic = information_coefficient(predicted, realised, times)
     return EvaluationReport(
@@ -264,6 +309,7 @@ def evaluation_report(
         bar_seconds=inputs.bar_seconds,
         threshold=threshold,
         notes=tuple(notes),
+        gaps=gaps,
         errors=forecast_errors(_actual_price(close, inputs.horizon), inputs.predicted_price, close),
         direction=direction,
         ic=ic,
@@ -360,6 +406,12 @@ def format_report_table(report: EvaluationReport) -> str:
         f"{report.start} → {report.end} · horizon {report.horizon} bar(s) of "
         f"{report.bar_seconds} s · {report.n_forecasts} forecasts",
     ]
+    if report.gaps is not None:
+        gaps = report.gaps
+        lines.append(
+            f"Bars: {gaps.real_bars} real, {gaps.filled_bars} filled (gaps); windows dropped "
+            f"for gaps: {gaps.windows_dropped} (max_fill {gaps.max_fill})"
+        )
     if report.leakage.flagged:
         lines += ["", f"!! LEAKAGE ALARM: {report.leakage.message}"]
     lines += [

@@ -69,12 +69,14 @@ def choose_threshold(
     mode: Mode = "non_overlapping",
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
     min_trades: int = 30,
+    validation_tradable: npt.ArrayLike | None = None,
 ) -> ChosenThreshold:
     """Pick θ among quantiles of |forecast| to maximise net Sharpe on validation.
 
     Candidates with fewer than ``min_trades`` trades are not eligible; if none
     is, the candidate with the most trades is returned with
     ``meets_min_trades=False`` so the report can say the choice is weak.
+    ``validation_tradable`` marks the real bars (see ``backtest``'s ``tradable``).
     """
     open_ = as_float_array(validation_open, "validation_open")
     forecast = as_float_array(validation_forecast, "validation_forecast")
@@ -96,6 +98,7 @@ def choose_threshold(
             fee=fee,
             slippage=slippage,
             mode=mode,
+            tradable=validation_tradable,
         ).stats
         candidates.append(ThresholdCandidate(quantile, float(theta), stats.sharpe, stats.n_trades))
     eligible = [c for c in candidates if c.n_trades >= min_trades]
