@@ -466,8 +466,9 @@ def backtest_baselines(
     fee: float = DEFAULT_FEE,
     slippage: float = 0.0,
     mode: Mode = "non_overlapping",
+    tradable: npt.ArrayLike | None = None,
 ) -> dict[str, BacktestResult]:
-    """Each naive forecast through the same engine, threshold and costs as the model."""
+    """Each naive forecast through the same engine, threshold, costs and gap rule as the model."""
     return {
         name: backtest(
             open_prices,
@@ -478,6 +479,7 @@ def backtest_baselines(
             fee=fee,
             slippage=slippage,
             mode=mode,
+            tradable=tradable,
         )
         for name, forecast in baseline_forecasts(close_prices, horizon).items()
     }

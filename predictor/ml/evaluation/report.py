@@ -315,7 +315,7 @@ def evaluation_report(
         ic=ic,
         deciles=accuracy_by_confidence_decile(predicted, realised),
         strategy=strategy,
-        baselines=backtest_baselines(inputs.open, close, **costs),
+        baselines=backtest_baselines(inputs.open, close, tradable=inputs.real, **costs),
         tests=_tests(
             inputs,
             strategy,

@@ -270,6 +270,21 @@ def test_overlapping_buy_and_hold_opens_one_position_per_sleeve_and_turns_over_t
     assert stats.n_holdings == 30 - 1 - 3
 
 
+def test_baselines_never_open_a_position_on_a_filled_bar() -> None:
+    opens = np.linspace(100.0, 130.0, 40)
+    real = np.ones(40, dtype=bool)
+    real[:20] = False  # a hole: the first 20 bars were filled, not traded
+    runs = backtest_baselines(
+        opens, opens, horizon=3, theta=0.0, bars_per_year=365, fee=0.001, tradable=real
+    )
+    hold = runs["buy_and_hold"]
+    assert hold.stats.n_trades == 1
+    # signals at the real bars 20, 23, ..., 35: entry at open 21, exit at open 39
+    assert hold.trades.signal_index.tolist() == [20, 23, 26, 29, 32, 35]
+    assert hold.equity[-1] == pytest.approx(opens[39] / opens[21] * 0.999**2)
+    assert all(runs[name].trades.signal_index.min(initial=40) >= 20 for name in runs)
+
+
 def _greedy_reference(active: np.ndarray, horizon: int) -> list[int]:
     taken, free_from = [], 0
     for t in np.flatnonzero(active).tolist():
