@@ -9,8 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from predictor.management.progress import row_progress
 from predictor.services.importing import FileImportResult, importable_files, stocks_import
 
 
@@ -147,16 +147,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _progress(self, name: str) -> Callable[[int], None]:
-        bar = tqdm(
-            desc=Path(name).name[:40],
-            unit=" rows",
-            unit_scale=True,
-            leave=False,
-            disable=None,
-            file=self.stderr._out,
-        )
-        update: Callable[[int], None] = bar.update
-        return update
+        return row_progress(self.stderr, name)
 
     def _summary(self, r: FileImportResult) -> None:
         if r.error:

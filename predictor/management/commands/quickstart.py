@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from predictor.management.flags import interval, name_list, positive_int
+from predictor.management.progress import row_progress
 from predictor.models import EvaluationReport, SessionStatus, TrainingSession
 from predictor.services.downloads import DownloadError, months_between
 from predictor.services.quickstart import (
@@ -230,16 +231,7 @@ class Command(BaseCommand):
             self.stdout.write(line + (" — LEAKAGE ALARM" if split.leakage_alarm else ""))
 
     def _progress(self, name: str) -> Callable[[int], None]:
-        bar = tqdm(
-            desc=Path(name).name[:40],
-            unit=" rows",
-            unit_scale=True,
-            leave=False,
-            disable=None,
-            file=self.stderr._out,
-        )
-        update: Callable[[int], None] = bar.update
-        return update
+        return row_progress(self.stderr, name)
 
 
 def _import_line(symbol: str, done: MarketImport) -> str:
