@@ -196,9 +196,14 @@ def _tests(
         pesaran_timmermann=pesaran_timmermann(predicted, realised, horizon=inputs.horizon),
         dm_vs_zero_return=dm("zero_return"),
         dm_vs_persistence=dm("persistence"),
-        probabilistic_sharpe=probabilistic_sharpe_ratio(strategy.bar_returns),
+        probabilistic_sharpe=probabilistic_sharpe_ratio(
+            strategy.bar_returns, horizon=inputs.horizon
+        ),
         deflated_sharpe=deflated_sharpe_ratio(
-            strategy.bar_returns, n_trials=n_trials, trial_sharpe_variance=trial_sharpe_variance
+            strategy.bar_returns,
+            n_trials=n_trials,
+            trial_sharpe_variance=trial_sharpe_variance,
+            horizon=inputs.horizon,
         ),
     )
 

@@ -212,17 +212,22 @@ def test_sharpe_ratio_tests_reproduce_the_deflated_sharpe_paper_example() -> Non
     assert dsr == pytest.approx(0.9004, abs=5e-5)
 
 
-def test_psr_from_returns_uses_their_skew_and_kurtosis() -> None:
+def test_psr_uses_skew_and_kurtosis_at_the_benchmark_and_is_the_t_test_against_zero() -> None:
     rng = np.random.default_rng(5)
     returns = rng.standard_t(df=5, size=2000) * 0.01 + 0.001
-    result = probabilistic_sharpe_ratio(returns, lags=0)  # no lags: the i.i.d. formula, n_eff = n
     sharpe = returns.mean() / returns.std(ddof=1)
-    _, expected = psr_from_moments(
-        sharpe, 2000, float(sps.skew(returns)), float(sps.kurtosis(returns, fisher=False)), 0.0
-    )
+    skew, kurtosis = float(sps.skew(returns)), float(sps.kurtosis(returns, fisher=False))
+    result = probabilistic_sharpe_ratio(returns, 0.05, lags=0)  # no lags: n_eff = n
+    _, expected = psr_from_moments(sharpe, 2000, skew, kurtosis, 0.05, variance_at="benchmark")
     assert result.effective_n == 2000
+    assert (result.skew, result.kurtosis) == pytest.approx((skew, kurtosis))
     assert result.probability == pytest.approx(expected)
     assert result.p_value == pytest.approx(1 - expected)
+    _, at_estimate = psr_from_moments(sharpe, 2000, skew, kurtosis, 0.05)
+    assert result.probability != pytest.approx(at_estimate)
+    # against 0 the null's variance is 1 / (n - 1) whatever the skew: z = SR sqrt(n - 1)
+    against_zero = probabilistic_sharpe_ratio(returns, lags=0)
+    assert against_zero.statistic == pytest.approx(sharpe * math.sqrt(1999))
     # the default lags see no autocorrelation in i.i.d. returns: n_eff stays close to n
     assert probabilistic_sharpe_ratio(returns).effective_n > 1700
 
@@ -275,7 +280,7 @@ def test_reality_check_is_seeded_and_detects_a_dominant_model() -> None:
     assert reality_check(bench, dominant, reps=300, seed=11).significant
 
 
-@pytest.mark.parametrize("lags", [0, 1, 4, 12])
+@pytest.mark.parametrize("lags", [0, 1, 4, 12, 40])  # 40: the FFT path
 def test_newey_west_variance_equals_statsmodels_s_hac_simple(lags: int) -> None:
     x = np.random.default_rng(8).normal(size=300).cumsum() % 3.0
     expected = S_hac_simple(x - x.mean(), nlags=lags)[0, 0] / len(x)
