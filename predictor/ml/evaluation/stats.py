@@ -221,10 +221,10 @@ def binomial_hit_test(
     calls = (
         f"{n:,} calls"
         if horizon == 1
-        else f"{n:,} non-overlapping calls, one every {horizon} bars from row {start},"
+        else f"{n:,} non-overlapping calls (one every {horizon} bars from row {start})"
     )
     sentence = (
-        f"{_verdict(significant, alpha)} ({k} of {calls} right, n_eff = {n:,}, "
+        f"{_verdict(significant, alpha)} ({k:,} right of {calls}, n_eff = {n:,}, "
         f"binomial mid-{fmt_p(mid_p)}, exact {fmt_p(exact)})."
     )
     return HitRateTest(

@@ -330,7 +330,7 @@ def test_binomial_test_uses_every_hth_call_from_the_first_scored_row() -> None:
     assert result.exact_p_value == pytest.approx(sps.binomtest(k, n, 0.5, "greater").pvalue)
     mid_p = sps.binom.sf(k, n, 0.5) + 0.5 * sps.binom.pmf(k, n, 0.5)
     assert result.p_value == pytest.approx(mid_p)
-    assert f"{n} non-overlapping calls, one every 4 bars from row 3" in result.sentence
+    assert f"right of {n} non-overlapping calls (one every 4 bars from row 3)" in result.sentence
 
 
 def test_pesaran_timmermann_with_overlap_is_a_hac_test_that_states_its_effective_n() -> None:
