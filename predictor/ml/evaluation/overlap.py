@@ -2,8 +2,8 @@
 
 A forecast made every bar for a target ``h`` bars ahead shares ``h - 1`` bars
 with its neighbour, so its hits, losses and sign products form (at least) an
-MA(h - 1) process: their sample mean varies about ``h`` times more than an
-independent sample's. Every test here divides by the unweighted long-run
+MA(h - 1) process: their sample mean varies up to ``h`` times more than an
+independent sample's. ``hac_mean_test`` divides by the unweighted long-run
 variance ``g0 + 2 (g1 + ... + g_{h-1})`` that is exact for an MA(h - 1)
 (Hansen-Hodrick; the one Diebold-Mariano and Harvey-Leybourne-Newbold assume),
 applies the HLN small-sample factor, and reads the p-value from Student t with

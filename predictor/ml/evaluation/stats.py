@@ -3,8 +3,9 @@
 Forecasts are made every bar for a target ``horizon`` bars ahead, so
 neighbouring calls share ``horizon - 1`` bars and are not independent: every
 test here takes ``horizon=`` and uses the overlap-robust machinery of
-``overlap`` (unweighted long-run variance, HLN factor, t with n // h - 1
-degrees of freedom) or an exact test on the non-overlapping subsample. Each
+``overlap`` (unweighted long-run variance and the HLN factor; t with n // h - 1
+degrees of freedom for the hit tests, t(n - 1) for DM) or a binomial test on
+the non-overlapping subsample. Each
 sentence states the effective number of independent calls. ``docs/evaluation.md``
 lists what each test assumes and its measured size under no-skill nulls.
 
