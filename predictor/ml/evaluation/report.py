@@ -236,14 +236,19 @@ def _tests(
         )
 
     return SignificanceTests(
-        t_test=hit_rate_t_test(predicted, realised),
-        binomial=binomial_hit_test(predicted, realised),
-        pesaran_timmermann=pesaran_timmermann(predicted, realised),
+        t_test=hit_rate_t_test(predicted, realised, horizon=inputs.horizon),
+        binomial=binomial_hit_test(predicted, realised, horizon=inputs.horizon),
+        pesaran_timmermann=pesaran_timmermann(predicted, realised, horizon=inputs.horizon),
         dm_vs_zero_return=dm("zero_return"),
         dm_vs_persistence=dm("persistence"),
-        probabilistic_sharpe=probabilistic_sharpe_ratio(strategy.bar_returns),
+        probabilistic_sharpe=probabilistic_sharpe_ratio(
+            strategy.bar_returns, horizon=inputs.horizon
+        ),
         deflated_sharpe=deflated_sharpe_ratio(
-            strategy.bar_returns, n_trials=n_trials, trial_sharpe_variance=trial_sharpe_variance
+            strategy.bar_returns,
+            n_trials=n_trials,
+            trial_sharpe_variance=trial_sharpe_variance,
+            horizon=inputs.horizon,
         ),
     )
 

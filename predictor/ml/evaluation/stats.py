@@ -1,11 +1,19 @@
 """Significance tests of forecasts and strategies, each with a plain sentence.
 
-Libraries do the work wherever one has the test: scipy (t-test, binomial test,
-distributions) and arch (SPA / Reality Check). Hand-written, and tested against
-published numbers or statsmodels: the Pesaran-Timmermann statistic, the
-Diebold-Mariano statistic with the Harvey-Leybourne-Newbold factor and its
-Newey-West variance, and (in ``sharpe``, re-exported here) the Probabilistic /
-Deflated Sharpe Ratio.
+Forecasts are made every bar for a target ``horizon`` bars ahead, so
+neighbouring calls share ``horizon - 1`` bars and are not independent: every
+test here takes ``horizon=`` and uses the overlap-robust machinery of
+``overlap`` (unweighted long-run variance and the HLN factor; t with n // h - 1
+degrees of freedom for the hit tests, t(n - 1) for DM) or a binomial test on
+the non-overlapping subsample. Each
+sentence states the effective number of independent calls. ``docs/evaluation.md``
+lists what each test assumes and its measured size under no-skill nulls.
+
+Libraries do the work wherever one has the test: scipy (t and binomial
+distributions) and arch (SPA / Reality Check). Hand-written and tested against
+published numbers: the Pesaran-Timmermann statistic, the Diebold-Mariano
+statistic with the Harvey-Leybourne-Newbold factor, and (in ``sharpe``,
+re-exported here) the Probabilistic / Deflated Sharpe Ratio.
 """
 
 from __future__ import annotations
@@ -16,10 +24,18 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
+from scipy.special import bdtrc, ndtr, stdtr
 
 from predictor.ml.evaluation._common import FloatArray, ToDict, as_float_array, fmt_p, same_length
-from predictor.ml.evaluation.metrics import hit_series
+from predictor.ml.evaluation.overlap import (
+    check_horizon,
+    effective_n,
+    hac_mean_test,
+    hln_factor,
+    long_run_variance,
+    newey_west_variance,
+    subsample,
+)
 from predictor.ml.evaluation.sharpe import (
     RealityCheck,
     SharpeTest,
@@ -50,6 +66,10 @@ __all__ = [
 ]
 
 Loss = Literal["squared", "absolute"]
+HAC_T = "HAC t-test"
+CLASSIC_PT = "Pesaran-Timmermann (1992), independent calls"
+HAC_PT = "Pesaran-Timmermann on a HAC basis (sign covariance, mean-bias corrected)"
+MID_P = "exact binomial on every h-th call, mid-p"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +79,17 @@ class HitRateTest(ToDict):
     name: str
     statistic: float
     p_value: float
-    n: int
+    n: int  # calls scored (for the binomial: those in the subsample)
     hits: int
     hit_rate: float
     alpha: float
     significant: bool
     sentence: str
+    horizon: int
+    effective_n: int  # independent calls the p-value rests on
+    method: str
+    subsample_start: int | None  # row of the first call in the binomial's subsample
+    exact_p_value: float | None  # the binomial's conservative exact p (mid-p is p_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +106,9 @@ class PesaranTimmermann(ToDict):
     alpha: float
     significant: bool
     sentence: str
+    horizon: int
+    effective_n: int
+    method: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,56 +126,112 @@ class DieboldMariano(ToDict):
     alpha: float
     significant: bool
     sentence: str
+    effective_n: int
+    method: str
+
+
+def _calls(n: int, n_eff: int, horizon: int) -> str:
+    """How many independent calls a verdict rests on, as the sentences say it."""
+    if horizon == 1:
+        return f"{n:,} calls on 1-bar targets, which do not overlap"
+    return f"n_eff ≈ {n_eff:,} of {n:,} overlapping {horizon}-bar calls"
+
+
+def _scored_rows(
+    predicted_return: npt.ArrayLike, realised_return: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Both arrays and the rows a hit test scores: finite, with a non-zero realised move.
+
+    A zero forecast stays in and counts as a miss (it calls no direction).
+    """
+    f = as_float_array(predicted_return, "predicted_return")
+    y = as_float_array(realised_return, "realised_return")
+    same_length(predicted_return=f, realised_return=y)
+    return f, y, np.isfinite(f) & np.isfinite(y) & (y != 0)
+
+
+def _verdict(significant: bool, alpha: float) -> str:
+    return f"{'Better' if significant else 'Not better'} than a coin flip at the {alpha * 100:g} % level"
 
 
 def hit_rate_t_test(
-    predicted_return: npt.ArrayLike, realised_return: npt.ArrayLike, alpha: float = 0.05
+    predicted_return: npt.ArrayLike,
+    realised_return: npt.ArrayLike,
+    *,
+    horizon: int,
+    alpha: float = 0.05,
 ) -> HitRateTest:
-    """The original tool's test, done right: one-sample t-test of hits against 0.5.
+    """One-sided t-test of the hits against 0.5 with an overlap-robust standard error.
 
-    One-sided (``alternative='greater'``) and the p-value is used as scipy gives
-    it; the original halved an already one-sided value.
+    The hits' long-run variance is the unweighted sum of h - 1 autocovariances,
+    with the HLN factor and t(n // h - 1) (see ``overlap``). For h = 1 this is
+    exactly the one-sample t-test (``scipy.stats.ttest_1samp``, greater), and
+    the p-value is used as it is: the original tool halved an already
+    one-sided value.
     """
-    hits = hit_series(predicted_return, realised_return)
+    horizon = check_horizon(horizon)
+    f, y, keep = _scored_rows(predicted_return, realised_return)
+    hits = (np.sign(f[keep]) == np.sign(y[keep])).astype(np.float64)
     n = len(hits)
     rate = float(hits.mean()) if n else np.nan
-    if n < 2:
-        statistic, p_value = np.nan, np.nan
-    elif hits.min() == hits.max():  # zero variance: t is ±inf, scipy would warn and give NaN
-        statistic = math.inf if rate > 0.5 else -math.inf
-        p_value = 0.0 if rate > 0.5 else 1.0
-    else:
-        result = sps.ttest_1samp(hits, 0.5, alternative="greater")
-        statistic, p_value = float(result.statistic), float(result.pvalue)
-    significant = bool(p_value < alpha)
-    verdict = "Better" if significant else "Not better"
+    result = hac_mean_test(hits, 0.5, horizon)
+    significant = bool(result.p_value < alpha)
     sentence = (
-        f"{verdict} than a coin flip at the {alpha * 100:g} % level "
-        f"(hit rate {rate * 100:.1f} % over {n} calls, one-sided t-test, {fmt_p(p_value)})."
+        f"{_verdict(significant, alpha)} (hit rate {rate * 100:.1f} % over "
+        f"{_calls(n, result.effective_n, horizon)}, one-sided HAC t-test, {fmt_p(result.p_value)})."
     )
     return HitRateTest(
-        "t-test of hits vs 0.5", statistic, p_value, n, int(hits.sum()), rate, alpha,
-        significant, sentence,
+        "t-test of hits vs 0.5", result.statistic, result.p_value, n, int(hits.sum()), rate,
+        alpha, significant, sentence, horizon, result.effective_n, f"{HAC_T}, {result.method}",
+        None, None,
     )  # fmt: skip
 
 
+def _binomial_tails(k: int, n: int) -> tuple[float, float]:
+    """(P(X >= k), P(X > k) + P(X = k) / 2) for X ~ Bin(n, 1/2); NaN when n = 0."""
+    if n == 0:
+        return np.nan, np.nan
+    above = float(bdtrc(k, n, 0.5))  # P(X > k); scipy.stats.binom.sf without its overhead
+    at_least = float(bdtrc(k - 1, n, 0.5)) if k > 0 else 1.0
+    return at_least, above + 0.5 * (at_least - above)
+
+
 def binomial_hit_test(
-    predicted_return: npt.ArrayLike, realised_return: npt.ArrayLike, alpha: float = 0.05
+    predicted_return: npt.ArrayLike,
+    realised_return: npt.ArrayLike,
+    *,
+    horizon: int,
+    alpha: float = 0.05,
 ) -> HitRateTest:
-    """Exact binomial test of the number of hits against p = 0.5, one-sided."""
-    hits = hit_series(predicted_return, realised_return)
+    """Binomial test of the hits against p = 0.5 on non-overlapping calls, one-sided.
+
+    Only every ``horizon``-th forecast is used, from the first scored row
+    (``subsample_start``), so no two targets share a bar. With few calls (h = 60
+    leaves about 33 in 2,000 bars) the exact test is very conservative, its size
+    jumping between 2 % and 5 % as n changes by one, so the verdict uses the
+    mid-p value P(X > k) + P(X = k) / 2; the exact P(X >= k) is kept beside it.
+    """
+    horizon = check_horizon(horizon)
+    f, y, keep = _scored_rows(predicted_return, realised_return)
+    rows, start = subsample(keep, horizon)
+    hits = np.sign(f[rows]) == np.sign(y[rows])
     n, k = len(hits), int(hits.sum())
-    p_value = float(sps.binomtest(k, n, 0.5, alternative="greater").pvalue) if n else np.nan
+    exact, mid_p = _binomial_tails(k, n)
     rate = k / n if n else np.nan
-    significant = bool(p_value < alpha)
-    verdict = "Better" if significant else "Not better"
+    significant = bool(mid_p < alpha)
+    calls = (
+        f"{n:,} calls"
+        if horizon == 1
+        else f"{n:,} non-overlapping calls (one every {horizon} bars from row {start})"
+    )
     sentence = (
-        f"{verdict} than a coin flip at the {alpha * 100:g} % level "
-        f"({k} of {n} directions right, exact binomial test, {fmt_p(p_value)})."
+        f"{_verdict(significant, alpha)} ({k:,} right of {calls}, n_eff = {n:,}, "
+        f"binomial mid-{fmt_p(mid_p)}, exact {fmt_p(exact)})."
     )
     return HitRateTest(
-        "exact binomial test", float(k), p_value, n, k, rate, alpha, significant, sentence
-    )
+        "binomial test on non-overlapping calls", float(k), mid_p, n, k, rate, alpha,
+        significant, sentence, horizon, n, MID_P, start if n else None, exact,
+    )  # fmt: skip
 
 
 def pesaran_timmermann_statistic(
@@ -179,13 +263,37 @@ def pesaran_timmermann_statistic(
     return (p_hat - p_star) / math.sqrt(denominator), p_hat, p_star
 
 
-def pesaran_timmermann(
-    predicted_return: npt.ArrayLike, realised_return: npt.ArrayLike, alpha: float = 0.05
-) -> PesaranTimmermann:
-    """Directional skill beyond the market's own up/down rate (one-sided, N(0, 1)).
+def _cross_moment_bias(x: FloatArray, y: FloatArray, horizon: int) -> float:
+    """Minus the bias of mean((x - x̄)(y - ȳ)) under H0: (1/n) sum_{0<k<2h} cov(x_{t+k}, y_t).
 
-    Rows with a NaN, a zero realised move or a zero forecast (no call) are left out.
+    Demeaning both series takes cov(x̄, ȳ) off the sample covariance. With no
+    skill a call is uncorrelated with every later outcome, but a call made
+    after an outcome may be built from it (persistence: x_{t+h} = y_t); those
+    lags alone pull the size at h = 60, n = 2,000 from 5 % to about 3 %.
     """
+    n = len(x)
+    running = np.concatenate(([0.0], np.cumsum(x)))
+    rows = np.arange(n)
+    later_calls = running[np.minimum(rows + 2 * horizon, n)] - running[rows + 1]
+    return float(np.dot(y, later_calls)) / n / n  # sum over t of y_t (x_{t+1} + ... + x_{t+2h-1})
+
+
+def pesaran_timmermann(
+    predicted_return: npt.ArrayLike,
+    realised_return: npt.ArrayLike,
+    *,
+    horizon: int,
+    alpha: float = 0.05,
+) -> PesaranTimmermann:
+    """Directional skill beyond the market's own up/down rate (one-sided).
+
+    h = 1: the classic statistic against N(0, 1). h > 1: its regression form,
+    the covariance of the up-indicators of forecast and outcome (P - P* is
+    that covariance times 2), tested with the overlap-robust HAC t-test after
+    removing the finite-sample bias of demeaning. Rows with a NaN, a zero
+    realised move or a zero forecast (no call) are left out.
+    """
+    horizon = check_horizon(horizon)
     f = as_float_array(predicted_return, "predicted_return")
     y = as_float_array(realised_return, "realised_return")
     same_length(predicted_return=f, realised_return=y)
@@ -193,25 +301,33 @@ def pesaran_timmermann(
     predicted_up, realised_up = f[keep] > 0, y[keep] > 0
     statistic, p_hat, p_star = pesaran_timmermann_statistic(predicted_up, realised_up)
     n = int(keep.sum())
-    p_value = float(sps.norm.sf(statistic)) if math.isfinite(statistic) else np.nan
+    n_eff, method = effective_n(n, horizon), CLASSIC_PT
+    p_value = float(ndtr(-statistic)) if math.isfinite(statistic) else np.nan
+    if horizon > 1 and math.isfinite(statistic):
+        x = predicted_up - predicted_up.mean()
+        z = realised_up - realised_up.mean()
+        result = hac_mean_test(x * z, 0.0, horizon, shift=_cross_moment_bias(x, z, horizon))
+        statistic, p_value, method = result.statistic, result.p_value, f"{HAC_PT}, {result.method}"
     significant = bool(p_value < alpha)
     if not math.isfinite(statistic):
         sentence = (
             "No directional skill can be shown: the forecast (or the market) never changes "
-            "direction, so the Pesaran-Timmermann test is undefined; treated as not significant."
+            "direction, or there are too few calls, so the Pesaran-Timmermann test is undefined; "
+            "treated as not significant."
         )
     else:
         verdict = "Directional skill" if significant else "No directional skill"
         sentence = (
             f"{verdict} beyond the market's own up/down rate at the {alpha * 100:g} % level "
-            f"(accuracy {p_hat * 100:.1f} % vs {p_star * 100:.1f} % expected by chance, "
-            f"PT = {statistic:.2f}, {fmt_p(p_value)})."
+            f"(accuracy {p_hat * 100:.1f} % vs {p_star * 100:.1f} % expected by chance over "
+            f"{_calls(n, n_eff, horizon)}, PT = {statistic:.2f}, {fmt_p(p_value)})."
         )
     share_y = float(realised_up.mean()) if n else np.nan
     share_x = float(predicted_up.mean()) if n else np.nan
     return PesaranTimmermann(
-        statistic, p_value, n, p_hat, p_star, share_y, share_x, alpha, significant, sentence
-    )
+        statistic, p_value, n, p_hat, p_star, share_y, share_x, alpha, significant, sentence,
+        horizon, n_eff, method,
+    )  # fmt: skip
 
 
 def _loss(errors: FloatArray, loss: Loss) -> FloatArray:
@@ -220,22 +336,6 @@ def _loss(errors: FloatArray, loss: Loss) -> FloatArray:
     if loss == "absolute":
         return np.abs(errors)
     raise ValueError(f"loss must be 'squared' or 'absolute', got {loss!r}")
-
-
-def newey_west_variance(x: FloatArray, lags: int) -> float:
-    """Long-run variance of ``x`` with Bartlett weights 1 - k/(lags + 1).
-
-    Equals ``statsmodels.stats.sandwich_covariance.S_hac_simple(x - mean, lags) / n``
-    (a test checks it); written with einsum because the BLAS products that
-    statsmodels uses stall when other processes load a two-core machine.
-    """
-    n = len(x)
-    centred = x - x.mean()
-    total = float(np.einsum("i,i->", centred, centred))
-    for lag in range(1, min(lags, n - 1) + 1):  # one step per lag, h - 1 in all
-        weight = 1.0 - lag / (lags + 1.0)
-        total += 2.0 * weight * float(np.einsum("i,i->", centred[lag:], centred[:-lag]))
-    return total / n
 
 
 def diebold_mariano(
@@ -249,11 +349,14 @@ def diebold_mariano(
 ) -> DieboldMariano:
     """Diebold-Mariano (1995) with the Harvey-Leybourne-Newbold (1997) correction.
 
-    d_t = L(model) - L(benchmark). Its long-run variance is Newey-West (Bartlett,
-    lag h - 1) because h-step forecasts made every bar overlap. The
-    statistic is multiplied by sqrt((n + 1 - 2h + h(h - 1)/n) / n) and compared
-    with Student t(n - 1); H1 is "the model's loss is lower".
+    d_t = L(model) - L(benchmark). Its long-run variance is the unweighted
+    g0 + 2 sum_{k=1}^{h-1} g_k that the HLN factor
+    sqrt((n + 1 - 2h + h(h - 1)/n) / n) is derived for; when that sum is not
+    positive, the Bartlett (Newey-West, h - 1 lags) variance is used instead
+    and ``method`` says so. Compared with Student t(n - 1) as HLN recommend;
+    H1 is "the model's loss is lower".
     """
+    horizon = check_horizon(horizon)
     model = as_float_array(model_errors, "model_errors")
     bench = as_float_array(benchmark_errors, "benchmark_errors")
     same_length(model_errors=model, benchmark_errors=bench)
@@ -261,24 +364,23 @@ def diebold_mariano(
     model_loss, bench_loss = _loss(model[keep], loss), _loss(bench[keep], loss)
     d = model_loss - bench_loss
     n = len(d)
-    statistic, p_value = np.nan, np.nan
+    n_eff = effective_n(n, horizon)
+    statistic, p_value, method = np.nan, np.nan, "undefined: n <= 2h or no variation"
     if n > 2 * horizon:
-        d_bar = float(d.mean())
-        long_run_variance = newey_west_variance(d, horizon - 1)
-        if long_run_variance > 0:
-            dm = d_bar / math.sqrt(long_run_variance / n)
-            hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
-            statistic = dm * hln
-            p_value = float(sps.t.cdf(statistic, df=n - 1))
+        variance, lrv_method = long_run_variance(d, horizon)
+        if variance > 0:
+            statistic = float(d.mean()) / math.sqrt(variance / n) * hln_factor(n, horizon)
+            p_value = float(stdtr(n - 1, statistic))  # scipy.stats.t.cdf without its overhead
+            method = f"DM with HLN correction, {lrv_method}"
     significant = bool(p_value < alpha)
     verdict = "More accurate" if significant else "Not more accurate"
     sentence = (
         f"{verdict} than the {benchmark.replace('_', '-')} forecast at the {alpha * 100:g} % "
-        f"level ({loss} loss, Diebold-Mariano with HLN correction, "
-        f"DM = {statistic:.2f}, {fmt_p(p_value)})."
+        f"level ({loss} loss over {_calls(n, n_eff, horizon)}, Diebold-Mariano with HLN "
+        f"correction, DM = {statistic:.2f}, {fmt_p(p_value)})."
     )
     return DieboldMariano(
         benchmark, loss, statistic, p_value, n, horizon,
         float(model_loss.mean()) if n else np.nan, float(bench_loss.mean()) if n else np.nan,
-        alpha, significant, sentence,
+        alpha, significant, sentence, n_eff, method,
     )  # fmt: skip
