@@ -99,7 +99,9 @@ def _windows_text(samples: dict[str, int]) -> str:
     """'trained on all N windows' when nothing was held out, else the split's counts."""
     if samples and not samples.get("validation") and not samples.get("test"):
         return f"trained on all {samples.get('train', 0):,} windows"
-    return "windows: " + ", ".join(f"{k} {v:,}" for k, v in samples.items())
+    # PostgreSQL's jsonb stores keys sorted, so the split order is restored here.
+    order = ["train", "validation", "test", *sorted(set(samples) - {"train", "validation", "test"})]
+    return "windows: " + ", ".join(f"{k} {samples[k]:,}" for k in order if k in samples)
 
 
 class Command(BaseCommand):
