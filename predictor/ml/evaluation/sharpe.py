@@ -191,9 +191,23 @@ def probabilistic_sharpe_ratio(
         else "PSR undefined: the returns do not vary (no trades, or constant returns)."
     )
     return SharpeTest(
-        "probabilistic Sharpe ratio", sharpe, benchmark_sharpe, z, psr, 1 - psr, n, skew,
-        kurtosis, 1, 0.0, alpha, significant, sentence, n_eff, lags,
-    )  # fmt: skip
+        name="probabilistic Sharpe ratio",
+        sharpe=sharpe,
+        benchmark_sharpe=benchmark_sharpe,
+        statistic=z,
+        probability=psr,
+        p_value=1 - psr,
+        n=n,
+        skew=skew,
+        kurtosis=kurtosis,
+        n_trials=1,
+        trial_sharpe_variance=0.0,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+        effective_n=n_eff,
+        lags=lags,
+    )
 
 
 def deflated_sharpe_ratio(
@@ -234,9 +248,23 @@ def deflated_sharpe_ratio(
         else "DSR undefined: the returns do not vary (no trades, or constant returns)."
     )
     return SharpeTest(
-        "deflated Sharpe ratio", sharpe, benchmark, z, dsr, 1 - dsr, n, skew, kurtosis,
-        n_trials, variance, alpha, significant, sentence, n_eff, lags,
-    )  # fmt: skip
+        name="deflated Sharpe ratio",
+        sharpe=sharpe,
+        benchmark_sharpe=benchmark,
+        statistic=z,
+        probability=dsr,
+        p_value=1 - dsr,
+        n=n,
+        skew=skew,
+        kurtosis=kurtosis,
+        n_trials=n_trials,
+        trial_sharpe_variance=variance,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+        effective_n=n_eff,
+        lags=lags,
+    )
 
 
 def reality_check(

@@ -181,10 +181,21 @@ def hit_rate_t_test(
         f"{_calls(n, result.effective_n, horizon)}, one-sided HAC t-test, {fmt_p(result.p_value)})."
     )
     return HitRateTest(
-        "t-test of hits vs 0.5", result.statistic, result.p_value, n, int(hits.sum()), rate,
-        alpha, significant, sentence, horizon, result.effective_n, f"{HAC_T}, {result.method}",
-        None, None,
-    )  # fmt: skip
+        name="t-test of hits vs 0.5",
+        statistic=result.statistic,
+        p_value=result.p_value,
+        n=n,
+        hits=int(hits.sum()),
+        hit_rate=rate,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+        horizon=horizon,
+        effective_n=result.effective_n,
+        method=f"{HAC_T}, {result.method}",
+        subsample_start=None,
+        exact_p_value=None,
+    )
 
 
 def _binomial_tails(k: int, n: int) -> tuple[float, float]:
@@ -229,9 +240,21 @@ def binomial_hit_test(
         f"binomial mid-{fmt_p(mid_p)}, exact {fmt_p(exact)})."
     )
     return HitRateTest(
-        "binomial test on non-overlapping calls", float(k), mid_p, n, k, rate, alpha,
-        significant, sentence, horizon, n, MID_P, start if n else None, exact,
-    )  # fmt: skip
+        name="binomial test on non-overlapping calls",
+        statistic=float(k),
+        p_value=mid_p,
+        n=n,
+        hits=k,
+        hit_rate=rate,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+        horizon=horizon,
+        effective_n=n,
+        method=MID_P,
+        subsample_start=start if n else None,
+        exact_p_value=exact,
+    )
 
 
 def pesaran_timmermann_statistic(
@@ -325,9 +348,20 @@ def pesaran_timmermann(
     share_y = float(realised_up.mean()) if n else np.nan
     share_x = float(predicted_up.mean()) if n else np.nan
     return PesaranTimmermann(
-        statistic, p_value, n, p_hat, p_star, share_y, share_x, alpha, significant, sentence,
-        horizon, n_eff, method,
-    )  # fmt: skip
+        statistic=statistic,
+        p_value=p_value,
+        n=n,
+        accuracy=p_hat,
+        expected_accuracy=p_star,
+        share_up_realised=share_y,
+        share_up_predicted=share_x,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+        horizon=horizon,
+        effective_n=n_eff,
+        method=method,
+    )
 
 
 def _loss(errors: FloatArray, loss: Loss) -> FloatArray:
@@ -380,7 +414,17 @@ def diebold_mariano(
         f"correction, DM = {statistic:.2f}, {fmt_p(p_value)})."
     )
     return DieboldMariano(
-        benchmark, loss, statistic, p_value, n, horizon,
-        float(model_loss.mean()) if n else np.nan, float(bench_loss.mean()) if n else np.nan,
-        alpha, significant, sentence, n_eff, method,
-    )  # fmt: skip
+        benchmark=benchmark,
+        loss=loss,
+        statistic=statistic,
+        p_value=p_value,
+        n=n,
+        horizon=horizon,
+        mean_loss_model=float(model_loss.mean()) if n else np.nan,
+        mean_loss_benchmark=float(bench_loss.mean()) if n else np.nan,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+        effective_n=n_eff,
+        method=method,
+    )
