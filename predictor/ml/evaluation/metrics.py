@@ -136,13 +136,18 @@ def _finite_rows(*arrays: FloatArray) -> BoolArray:
     return mask
 
 
-def error_metrics(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> ErrorMetrics:
-    """MAE, RMSE, MAPE and mean error of ``predicted`` against ``actual``."""
+def _paired(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Both series, checked to have one length, on the rows where both are finite."""
     y = as_float_array(actual, "actual")
     f = as_float_array(predicted, "predicted")
     same_length(actual=y, predicted=f)
     keep = _finite_rows(y, f)
-    y, f = y[keep], f[keep]
+    return y[keep], f[keep]
+
+
+def error_metrics(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> ErrorMetrics:
+    """MAE, RMSE, MAPE and mean error of ``predicted`` against ``actual``."""
+    y, f = _paired(actual, predicted)
     if len(y) == 0:
         return ErrorMetrics(0, np.nan, np.nan, np.nan, np.nan)
     error = f - y
@@ -161,11 +166,7 @@ def error_metrics(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> ErrorMetri
 
 def change_errors(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> ChangeErrors:
     """MAE, RMSE, RMSE relative to the zero-change forecast, and mean error."""
-    y = as_float_array(actual, "actual")
-    f = as_float_array(predicted, "predicted")
-    same_length(actual=y, predicted=f)
-    keep = _finite_rows(y, f)
-    y, f = y[keep], f[keep]
+    y, f = _paired(actual, predicted)
     if len(y) == 0:
         return ChangeErrors(0, np.nan, np.nan, np.nan, np.nan)
     error = f - y
