@@ -168,15 +168,20 @@ def finite_windows(values: npt.NDArray[Any], window: int) -> BoolArray:
     return ok
 
 
-def filled_rows(market: MarketArray) -> BoolArray:
-    """``filled[t]``: row ``t`` holds a bar the grid invented in at least one market.
+def filled_by_market(market: MarketArray) -> BoolArray:
+    """``[T, markets]``: the bar of that market at that row was invented by the grid.
 
     A market's gap (and the flat bars after its last candle, up to the grid's end)
     is filled; rows before a market's first candle are not: they are NaN, and
     :func:`finite_windows` already keeps every sample off them.
     """
     began = np.isfinite(market.field("close"))
-    return np.asarray((began & ~market.observed).any(axis=1))
+    return np.asarray(began & ~market.observed)
+
+
+def filled_rows(market: MarketArray) -> BoolArray:
+    """``filled[t]``: row ``t`` holds a bar the grid invented in at least one market."""
+    return np.asarray(filled_by_market(market).any(axis=1))
 
 
 def filled_reads(filled: BoolArray, before: int, after: int) -> IndexArray:

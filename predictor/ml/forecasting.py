@@ -37,6 +37,7 @@ from predictor.ml.arrays import (
     IndexArray,
     MarketArray,
     align_markets,
+    filled_by_market,
     filled_reads,
     filled_rows,
     finite_windows,
@@ -198,8 +199,7 @@ def _target_reads_filled(
 ) -> npt.NDArray[np.bool_]:
     """``[T, markets, K]``: output ``k`` at ``t`` reads more than ``max_fill`` of its market's
     filled bars in rows ``t .. t + reach[k]`` (the anchor close and the horizon)."""
-    began = np.isfinite(market.field("close"))
-    filled = began & ~market.observed
+    filled = filled_by_market(market)
     out = np.zeros((len(market), filled.shape[1], len(reach)), dtype=bool)
     for m in range(filled.shape[1]):
         for k, ahead in enumerate(reach.tolist()):

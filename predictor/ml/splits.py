@@ -8,6 +8,7 @@ a later part is scored on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -55,12 +56,7 @@ class PartGaps:
     windows_dropped: int
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "real_bars": self.real_bars,
-            "filled_bars": self.filled_bars,
-            "windows_kept": self.windows_kept,
-            "windows_dropped": self.windows_dropped,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
