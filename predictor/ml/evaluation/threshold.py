@@ -25,7 +25,7 @@ class ThresholdCandidate(ToDict):
     quantile: float
     theta: float
     sharpe: float
-    n_trades: int
+    n_trades: int  # holdings (traded signals): the outcomes the Sharpe rests on
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def choose_threshold(
 ) -> ChosenThreshold:
     """Pick θ among quantiles of |forecast| to maximise net Sharpe on validation.
 
-    Candidates with fewer than ``min_trades`` trades are not eligible; if none
+    Candidates with fewer than ``min_trades`` traded holdings are not eligible; if none
     is, the candidate with the most trades is returned with
     ``meets_min_trades=False`` so the report can say the choice is weak.
     ``validation_tradable`` marks the real bars (see ``backtest``'s ``tradable``).
@@ -100,7 +100,11 @@ def choose_threshold(
             mode=mode,
             tradable=validation_tradable,
         ).stats
-        candidates.append(ThresholdCandidate(quantile, float(theta), stats.sharpe, stats.n_trades))
+        # The eligibility count is of holdings, not positions opened: a run of same-side
+        # holdings is one position but as many outcomes, and outcomes are the evidence.
+        candidates.append(
+            ThresholdCandidate(quantile, float(theta), stats.sharpe, stats.n_holdings)
+        )
     eligible = [c for c in candidates if c.n_trades >= min_trades]
     if eligible:
         best = max(eligible, key=lambda c: c.sharpe if np.isfinite(c.sharpe) else -np.inf)

@@ -120,3 +120,24 @@ def test_test_data_cannot_move_the_threshold() -> None:
         **kwargs,
     )
     assert after == before  # ... the frozen choice is the same
+
+
+def test_eligibility_counts_traded_holdings_not_positions_opened() -> None:
+    # An always-long forecast is one position but ~99 holdings of 2 bars: that many
+    # outcomes stand behind its Sharpe, so it is eligible under min_trades=30.
+    n = 200
+    opens = 100 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, n)))
+    forecast = np.linspace(0.01, 0.02, n)  # θ at quantile 0 is 0.01: all but bar 0 trade
+    chosen = choose_threshold(
+        validation_open=opens,
+        validation_forecast=forecast,
+        validation_times=START + 60 * np.arange(n),
+        horizon=HORIZON,
+        bars_per_year=365 * 1440,
+        quantiles=(0.0,),
+    )
+    run = backtest(opens, forecast, horizon=HORIZON, theta=0.01, bars_per_year=365 * 1440)
+    assert run.stats.n_trades == 1
+    assert run.stats.n_holdings >= 90
+    assert chosen.meets_min_trades
+    assert chosen.candidates[0].n_trades == run.stats.n_holdings
