@@ -25,7 +25,13 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
 
-from predictor.ml.arrays import MarketArray, align_markets, filled_reads, unix_seconds
+from predictor.ml.arrays import (
+    MarketArray,
+    align_markets,
+    filled_by_market,
+    filled_reads,
+    unix_seconds,
+)
 from predictor.ml.config import TrainConfig
 from predictor.ml.evaluation import (
     ChosenThreshold,
@@ -52,6 +58,7 @@ from predictor.ml.evaluation.sharpe import reality_check
 from predictor.ml.features import feature_lookback
 from predictor.ml.forecasting import evaluation_inputs, forecast_return
 from predictor.ml.intervals import parse_interval
+from predictor.ml.training import sample_reach
 from predictor.models import (
     EvaluationReport,
     Market,
@@ -166,9 +173,9 @@ def _usable(config: TrainConfig, array: MarketArray) -> np.ndarray:
     """``ok[t]``: the sample anchored at ``t`` (window, features' look-back and target) reads
     at most ``max_fill`` of this market's filled bars: the session's own rule, applied again
     here so forecasts stored before it (or by a looser run) are never scored on gaps."""
-    filled = np.isfinite(array.field("close")[:, 0]) & ~array.observed[:, 0]
-    before = config.window - 1 + feature_lookback(config.features)
-    return np.asarray(filled_reads(filled, before, config.reach) <= config.max_fill)
+    before, after = sample_reach(config, feature_lookback(config.features))
+    filled = filled_by_market(array)[:, 0]
+    return np.asarray(filled_reads(filled, before, after) <= config.max_fill)
 
 
 def _gap_counts(
