@@ -204,8 +204,10 @@ def quickstart_import(
 ) -> dict[str, MarketImport]:
     """Import each market's archives, except kept ones whose month is stored whole.
 
-    Re-reading a stored month would add nothing (the import is idempotent), but
-    merging it costs far more than the first import did, so it is skipped.
+    Re-reading a stored month adds nothing (the import is idempotent). The test is
+    the month's candle count rather than the file record ``import_stocks
+    --if-present`` keeps, because a month whose candles were deleted since must be
+    read again although its archive did not change.
     """
     done: dict[str, MarketImport] = {}
     for symbol, files in archives.by_symbol.items():
