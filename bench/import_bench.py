@@ -44,11 +44,12 @@ DEFAULT_DB = "cryptooracle_bench"
 KINDS = ("import_stocks", "bare", "keyed")
 
 
-def scratch_database() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+def scratch_database(url: str | None = None, default: str = DEFAULT_DB) -> str:
+    """``url``'s database (``default`` when it names none or ``postgres``), dropped and made anew."""
+    url = url or os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     parts = urlsplit(url)
     name = parts.path.strip("/") or "postgres"
-    name = DEFAULT_DB if name == "postgres" else name
+    name = default if name == "postgres" else name
     admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
     admin.autocommit = True
     with admin.cursor() as cur:

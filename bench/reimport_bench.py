@@ -32,28 +32,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from import_bench import scratch_database  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
 BTC = DATA / "Filimonov-Eremeyka__freqtrade" / "BTCUSDT_1m.csv.gz"
 OTHERS = DATA / "owlacar-dotcom__isda"
 OTHER_ROWS = 1_000_000
-
-
-def scratch_postgres(url: str) -> str:
-    import psycopg2
-
-    parts = urlsplit(url)
-    name = parts.path.strip("/")
-    name = "cryptooracle_reimportbench" if name in ("", "postgres") else name
-    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def main() -> None:
@@ -74,7 +60,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="reimport-bench-"))
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
-        os.environ["DATABASE_URL"] = scratch_postgres(url)
+        os.environ["DATABASE_URL"] = scratch_database(url, "cryptooracle_reimportbench")
     else:
         os.environ.pop("DATABASE_URL", None)
         os.environ["CRYPTOORACLE_VAR_DIR"] = str(scratch)
