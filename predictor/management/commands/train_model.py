@@ -35,6 +35,7 @@ from predictor.ml.config import (
     ConfigError,
     TrainConfig,
 )
+from predictor.ml.splits import PART_NAMES
 from predictor.models import SessionMode, SessionStatus, TrainingSession
 from predictor.services.training import (
     TrainingError,
@@ -100,7 +101,7 @@ def _windows_text(samples: dict[str, int]) -> str:
     if samples and not samples.get("validation") and not samples.get("test"):
         return f"trained on all {samples.get('train', 0):,} windows"
     # PostgreSQL's jsonb stores keys sorted, so the split order is restored here.
-    order = ["train", "validation", "test", *sorted(set(samples) - {"train", "validation", "test"})]
+    order = [*PART_NAMES, *sorted(set(samples) - set(PART_NAMES))]
     return "windows: " + ", ".join(f"{k} {samples[k]:,}" for k in order if k in samples)
 
 
@@ -500,7 +501,7 @@ class Command(BaseCommand):
             f"({gaps['windows_dropped']} dropped, {gaps['windows_dropped_outside_parts']} of "
             "them between parts)"
         )
-        for name in ("train", "validation", "test"):
+        for name in PART_NAMES:
             part = session.split.get(name) or {}
             if "real_bars" not in part:
                 continue
