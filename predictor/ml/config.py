@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,44 @@ NAME_CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ACTIVATIONS,
     "scaler": SCALERS,
 }
+
+# Upper bounds of a training request (the command, the form, the API): against requests that
+# would tie a worker up for ever or overflow a database column. The web form and the API
+# serializer show them; :meth:`TrainConfig.from_request` enforces them for every entry.
+REQUEST_MAXIMA: dict[str, int] = {
+    "window": 4096,
+    "output_size": 512,
+    "shuffle_buffer": 10_000_000,
+    "units": 4096,
+    "epochs": 10_000,
+    "batch_size": 65_536,
+    "horizon": 100_000,
+    "gap": 1_000_000,
+    "seed": 2**31 - 1,
+    "early_stopping": 10_000,
+    "cnn_blocks": 32,
+    "max_fill": MAX_FILL_LIMIT,
+}
+# What a continuation (``-X``, the API's ``parent``) cannot change: the saved weights and
+# scaler were built for these.
+FIXED_ON_CONTINUE: tuple[str, ...] = (
+    "arch",
+    "window",
+    "output_size",
+    "target",
+    "features",
+    "scaler",
+    "units",
+    "interval",
+    "horizon",
+    "cnn_blocks",
+    "batch_norm",
+    "activation",
+)
+# A target that only one architecture learns, and the loss a classification target needs:
+# the defaults a request gets when it names one side and not the other.
+_ARCH_FOR_TARGET: dict[str, str] = {"updown": "mlp", "range": "range"}
+_TARGET_FOR_ARCH: dict[str, str] = {"mlp": "updown", "range": "range"}
 
 # Which targets each architecture can learn.
 ARCH_TARGETS: dict[str, frozenset[str]] = {
@@ -237,6 +276,54 @@ class TrainConfig:
         return data
 
     @classmethod
+    def from_request(
+        cls,
+        given: Mapping[str, Any],
+        *,
+        markets: Sequence[str] = (),
+        parent: Mapping[str, Any] | None = None,
+        parent_id: str = "",
+    ) -> TrainConfig:
+        """The config of a training request: the one set of rules every entry uses.
+
+        ``given`` holds only what the user set (``None`` counts as not set). A fresh
+        request starts from the defaults, and a target or arch given alone brings its
+        partner and loss (``target=updown`` trains the ``mlp`` classifier with
+        cross-entropy). A continuation (``parent``: the continued session's stored
+        config) starts from that config, and none of :data:`FIXED_ON_CONTINUE` may
+        change. Counts are bounded by :data:`REQUEST_MAXIMA`, and a validation share
+        asked of a production session that nothing would watch is refused rather than
+        silently dropped. Errors are :class:`ConfigError` naming the field.
+        """
+        values = {name: value for name, value in given.items() if value is not None}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(unknown[0], "is not a training parameter")
+        _check_bounds(values)
+        base = dict(parent) if parent is not None else cls().to_dict()
+        if parent is None:
+            values = _request_defaults(values)
+        config = cls.from_dict({**base, **values, "markets": [m.upper() for m in markets]})
+        if parent is not None:
+            before = cls.from_dict({**parent, "markets": [m.upper() for m in markets]})
+            for name in FIXED_ON_CONTINUE:
+                if getattr(config, name) != getattr(before, name):
+                    value = before.to_dict()[name]
+                    raise ConfigError(
+                        name,
+                        f"the continued session {parent_id or '(parent)'} built its model with "
+                        f"{name}={value!r}; a continuation cannot change it",
+                    )
+        if values.get("val_split") and not config.evaluation and not config.early_stopping:
+            raise ConfigError(
+                "val_split",
+                "a production session without early stopping trains on every window, so a "
+                "validation tail would only go unlearned; set early stopping or leave it out",
+            )
+        return config
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
@@ -247,6 +334,25 @@ class TrainConfig:
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)
+
+
+def _request_defaults(given: dict[str, Any]) -> dict[str, Any]:
+    """Fill the settings a fresh request leaves out that its target or arch decide."""
+    out = dict(given)
+    if out.get("target") in _ARCH_FOR_TARGET and "arch" not in out:
+        out["arch"] = _ARCH_FOR_TARGET[out["target"]]
+    if out.get("arch") in _TARGET_FOR_ARCH and "target" not in out:
+        out["target"] = _TARGET_FOR_ARCH[out["arch"]]
+    if out.get("target") == "updown" and "loss" not in out:
+        out["loss"] = CLASSIFICATION_LOSSES[0]
+    return out
+
+
+def _check_bounds(given: Mapping[str, Any]) -> None:
+    for name, most in REQUEST_MAXIMA.items():
+        value = given.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > most:
+            raise ConfigError(name, f"must be at most {most:,}, got {value!r}")
 
 
 def label_reach(kind: str, horizon: int, output_size: int) -> int:

@@ -34,7 +34,7 @@ from predictor.ml.arrays import (
     window_view,
 )
 from predictor.ml.baselines import Baseline, BaselineSpec, build_baseline
-from predictor.ml.config import TrainConfig
+from predictor.ml.config import FIXED_ON_CONTINUE, TrainConfig
 from predictor.ml.features import FeatureMatrix, build_features
 from predictor.ml.networks import build_network
 from predictor.ml.scaling import Scaling, fit_scaling
@@ -528,7 +528,7 @@ def _check_continuation(old: TrainedBundle, config: TrainConfig, prep: PreparedD
         raise ValueError(
             "continue_from: the new data gives other feature channels than the saved model"
         )
-    same = ("arch", "window", "output_size", "target", "features", "markets", "scaler", "units")
+    same = (*FIXED_ON_CONTINUE, "markets")
     changed = [name for name in same if getattr(old.config, name) != getattr(config, name)]
     if changed:
         raise ValueError(f"continue_from: {changed[0]} differs from the saved session")
