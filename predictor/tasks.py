@@ -12,11 +12,12 @@ from typing import Any
 from celery import shared_task
 
 from predictor.models import TrainingSession
-from predictor.services.training import session_run, sessions_reap
+from predictor.services.sessions import sessions_reap
+from predictor.services.training import session_run
 from predictor.services.updating import markets_update_tracked
 from predictor.services.walkforward import walk_forward_finish, walk_forward_fold
 
-# --- Market data (issue 3) -------------------------------------------------------------
+# --- Market data -------------------------------------------------------------------------
 
 
 @shared_task(name="predictor.tasks.update_tracked_markets", ignore_result=False)  # type: ignore[untyped-decorator]
@@ -42,10 +43,7 @@ def update_tracked_markets() -> dict[str, Any]:
     }
 
 
-# --- End of market data tasks -------------------------------------------------------------
-
-
-# --- Training (issue 4) ----------------------------------------------------------------------
+# --- Training ------------------------------------------------------------------------------
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -87,7 +85,7 @@ def walk_forward_finish_task(session_id: str) -> dict[str, Any]:
     return {"session": str(session.pk), "status": session.status, "error": session.error[:500]}
 
 
-# --- Forecasts and evaluation (issue 5) ----------------------------------------------------
+# --- Forecasts and evaluation ----------------------------------------------------------------
 
 
 @shared_task(name="predictor.tasks.forecast_session")  # type: ignore[untyped-decorator]

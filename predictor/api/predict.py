@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 from django.db import connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -28,24 +26,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from predictor.api.throttling import ScopeThrottle
+from predictor.ml.candles import OHLCV_FIELDS, CandleWindow
 from predictor.models import SessionStatus, TrainingSession
 
 MAX_CANDLES = 5000  # per market: a window plus the longest feature history (≈2,200) fits
 MAX_MARKETS = 20
-_OHLCV = ("open", "high", "low", "close", "volume")
 _SHOWN_ERRORS = 5
 _UNUSED_COLUMNS = ("history", "folds", "versions", "split", "samples", "error", "worker")
-
-
-@dataclass(frozen=True)
-class CandleWindow:
-    """Posted candles: ``values[n, 5]`` (OHLCV) and open times in Unix seconds, if given."""
-
-    values: npt.NDArray[np.float64]
-    times: npt.NDArray[np.int64] | None
-
-    def __len__(self) -> int:
-        return int(self.values.shape[0])
 
 
 class ForecastFailed(APIException):
@@ -73,7 +60,7 @@ def _row_errors(data: list[Any]) -> dict[str, Any]:
             errors[str(i)] = ["expected an object with open, high, low, close, volume"]
         else:
             bad = {}
-            for name in _OHLCV:
+            for name in OHLCV_FIELDS:
                 value = row.get(name)
                 if name not in row:
                     bad[name] = ["this field is required"]
@@ -130,10 +117,12 @@ class CandlesField(serializers.Field):
         if len(data) > MAX_CANDLES:
             raise serializers.ValidationError(f"at most {MAX_CANDLES} candles")
         try:
-            values = np.array([[row[name] for name in _OHLCV] for row in data], dtype=np.float64)
+            values = np.array(
+                [[row[name] for name in OHLCV_FIELDS] for row in data], dtype=np.float64
+            )
         except (KeyError, TypeError, ValueError, OverflowError):
             raise serializers.ValidationError(_row_errors(data)) from None
-        if values.shape != (len(data), len(_OHLCV)):
+        if values.shape != (len(data), len(OHLCV_FIELDS)):
             raise serializers.ValidationError(_row_errors(data))
         errors = _value_errors(values)
         if errors:
@@ -296,10 +285,16 @@ class PredictView(APIView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         # The ML core (Keras) loads with the first forecast, not with the web process.
-        from predictor.api.forecasting import ForecastUnavailable, forecast
+        from predictor.services.live_forecast import (
+            CandlesRefused,
+            ForecastUnavailable,
+            live_forecast,
+        )
 
         try:
-            body = forecast(data["session"], data["windows"], data["field"])
+            body = live_forecast(data["session"], data["windows"], data["field"])
+        except CandlesRefused as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         except ForecastUnavailable as exc:
             raise ForecastFailed(str(exc)) from None
         return Response(body)

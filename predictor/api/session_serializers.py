@@ -3,9 +3,11 @@
 """Training sessions in and out: a request to train, and the session row as JSON.
 
 The hyper-parameters are :class:`TrainConfig`'s own fields, typed and bounded
-here (an epoch count of 10^12 or a seed past the database column is refused
-before anything is stored); ``TrainConfig`` then checks their combinations and
-its :class:`ConfigError` names the field, which becomes ``config.<field>``.
+here by the table every entry uses (``REQUEST_MAXIMA``: an epoch count of 10^12
+or a seed past the database column is refused before anything is stored). The
+request then goes through :func:`predictor.services.runs.run_config`, the rules
+the command and the form use too (defaults by target, what a continuation keeps);
+an error names its field, which becomes ``config.<field>``.
 """
 
 from __future__ import annotations
@@ -20,31 +22,17 @@ from rest_framework import serializers
 from predictor.ml.config import (
     ARCHS,
     FEATURE_SETS,
-    MAX_FILL_LIMIT,
     NAME_CHOICES,
+    REQUEST_MAXIMA,
     TARGET_KINDS,
-    ConfigError,
     TrainConfig,
 )
 from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Exchange, Market, SessionStatus, TrainingSession
 from predictor.selectors import market_get
+from predictor.services.runs import RunRequest, run_config
+from predictor.services.sessions import TrainingError
 
-# Upper bounds against requests that would tie a worker up for ever or overflow a column.
-_MAXIMA: dict[str, int] = {
-    "window": 4096,
-    "output_size": 512,
-    "shuffle_buffer": 10_000_000,
-    "units": 4096,
-    "epochs": 10_000,
-    "batch_size": 65_536,
-    "horizon": 100_000,
-    "gap": 1_000_000,
-    "seed": 2**31 - 1,
-    "early_stopping": 10_000,
-    "cnn_blocks": 32,
-    "max_fill": MAX_FILL_LIMIT,
-}
 _HELP: dict[str, str] = {
     "window": "-W: candles per input window.",
     "output_size": "-O: output steps (price/return targets).",
@@ -84,7 +72,7 @@ def _config_field(field: dataclasses.Field[Any], hint: Any) -> serializers.Field
         return serializers.BooleanField(**kwargs)
     if base is int:
         return serializers.IntegerField(
-            min_value=0, max_value=_MAXIMA.get(field.name, 2**31 - 1), **kwargs
+            min_value=0, max_value=REQUEST_MAXIMA.get(field.name, 2**31 - 1), **kwargs
         )
     if base is float:
         return serializers.FloatField(**kwargs)
@@ -159,27 +147,40 @@ class SessionCreateSerializer(StrictSerializer):
                 errors.append(str(exc))
         if errors:
             raise serializers.ValidationError({"symbols": errors})
-        try:
-            attrs["train_config"] = TrainConfig(
-                **attrs.get("config", {}), markets=tuple(m.symbol for m in markets)
-            )
-        except ConfigError as exc:
-            if exc.field == "markets":
-                raise serializers.ValidationError({"symbols": [str(exc)]}) from None
-            raise serializers.ValidationError({"config": {exc.field: [str(exc)]}}) from None
-        if attrs["train_config"].interval not in CANONICAL_INTERVALS:
-            raise serializers.ValidationError(
-                {"config": {"interval": [f"use one of {', '.join(CANONICAL_INTERVALS)}"]}}
-            )
         start, end = attrs.get("start"), attrs.get("end")
         if start is not None and end is not None and start >= end:
             raise serializers.ValidationError({"end": ["must be after start"]})
-        parent = attrs.get("parent")
-        if parent is not None and (parent.status != SessionStatus.SUCCEEDED or not parent.manifest):
+        try:
+            request = RunRequest(
+                given=attrs.get("config", {}),
+                symbols=[m.symbol for m in markets],
+                exchange=exchange,
+                start=start,
+                end=end,
+                parent=attrs.get("parent"),
+            ).resolved()
+            config = run_config(request)
+        except TrainingError as exc:
+            raise serializers.ValidationError(_error_body(exc)) from None
+        if config.interval not in CANONICAL_INTERVALS:
             raise serializers.ValidationError(
-                {"parent": [f"session {parent.pk} is {parent.status}; it has no model to continue"]}
+                {"config": {"interval": [f"use one of {', '.join(CANONICAL_INTERVALS)}"]}}
             )
+        attrs["run_request"] = request
         return attrs
+
+
+def _error_body(exc: TrainingError) -> dict[str, Any]:
+    """A request error as DRF's field errors: config fields under ``config``."""
+    if exc.field in ("symbols", "markets"):
+        return {"symbols": [str(exc)]}
+    if exc.field == "period":
+        return {"end": [str(exc)]}
+    if exc.field in ("parent", "start", "end", "exchange"):
+        return {exc.field: [str(exc)]}
+    if exc.field is not None:
+        return {"config": {exc.field: [f"{exc.field}: {exc}"]}}
+    return {"non_field_errors": [str(exc)]}
 
 
 class SessionListSerializer(serializers.ModelSerializer):

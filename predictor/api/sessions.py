@@ -2,7 +2,7 @@
 # (DRF and drf-spectacular ship no type hints: their classes and decorators are Any.)
 """Training sessions: list, read, start (create = queue), cancel and retry.
 
-Starting, cancelling and retrying go through ``predictor.services.training``;
+Starting, cancelling and retrying go through ``predictor.services.runs``;
 the view only checks who may do it. Cancel and retry are for the user who
 started the session or staff; a session started from the command line has no
 owner, so only staff touch it.
@@ -29,13 +29,8 @@ from predictor.api.session_serializers import (
     SessionSerializer,
 )
 from predictor.models import TrainingSession
-from predictor.services.training import (
-    TrainingError,
-    session_cancel,
-    session_create,
-    session_queue,
-    session_retry,
-)
+from predictor.services.runs import run_cancel, run_retry, run_start
+from predictor.services.sessions import TrainingError
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -60,14 +55,11 @@ class IsOwnerOrStaff(permissions.BasePermission):
         return bool(user.is_staff or (obj.created_by_id and obj.created_by_id == user.pk))
 
 
-def _queue(session: TrainingSession) -> None:
-    try:
-        session_queue(session)
-    except OperationalError as exc:  # the broker is down: say so rather than 500
-        raise QueueUnavailable(
-            f"session {session.pk} is stored as queued but the task queue is unreachable "
-            f"({exc}); cancel it and retry it later"
-        ) from exc
+def _queue_unavailable(exc: OperationalError) -> QueueUnavailable:
+    return QueueUnavailable(
+        f"the session is stored as queued but the task queue is unreachable ({exc}); "
+        "cancel it and retry it later"
+    )
 
 
 class TrainingSessionViewSet(
@@ -118,18 +110,11 @@ class TrainingSessionViewSet(
         form.is_valid(raise_exception=True)
         data = form.validated_data
         try:
-            session = session_create(
-                data["train_config"],
-                symbols=data["symbols"],
-                exchange=data.get("exchange") or None,
-                start=data.get("start"),
-                end=data.get("end"),
-                parent=data.get("parent"),
-                user=request.user,
-            )
+            session = run_start(data["run_request"], user=request.user)
         except TrainingError as exc:
             raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from None
-        _queue(session)
+        except OperationalError as exc:  # the broker is down: say so rather than 500
+            raise _queue_unavailable(exc) from exc
         session.refresh_from_db()
         body = SessionSerializer(session, context=self.get_serializer_context()).data
         headers = {"Location": request.build_absolute_uri(f"{session.pk}/")}
@@ -145,7 +130,7 @@ class TrainingSessionViewSet(
         session = self.get_object()
         if not session.is_active:
             raise Conflict(f"session {session.pk} is {session.status}; it cannot be cancelled")
-        session = session_cancel(session)
+        session = run_cancel(session)
         return Response(SessionSerializer(session, context=self.get_serializer_context()).data)
 
     @extend_schema(
@@ -157,9 +142,10 @@ class TrainingSessionViewSet(
     def retry(self, request: Request, pk: str | None = None) -> Response:
         session = self.get_object()
         try:
-            session = session_retry(session, queue=False)
+            session = run_retry(session)
         except TrainingError as exc:
             raise Conflict(str(exc)) from None
-        _queue(session)
+        except OperationalError as exc:
+            raise _queue_unavailable(exc) from exc
         session.refresh_from_db()
         return Response(SessionSerializer(session, context=self.get_serializer_context()).data)

@@ -94,3 +94,15 @@ class CandleChunk:
         f = np.empty(0, dtype=np.float64)
         i = np.empty(0, dtype=np.int64)
         return cls(i, f, f, f, f, f, i)
+
+
+@dataclass(frozen=True)
+class CandleWindow:
+    """Posted candles for one forecast: ``values[n, 5]`` (OHLCV) and open times in Unix
+    seconds, if given."""
+
+    values: npt.NDArray[np.float64]
+    times: npt.NDArray[np.int64] | None
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])

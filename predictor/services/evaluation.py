@@ -69,7 +69,7 @@ from predictor.models import (
 )
 from predictor.selectors import candles_frame
 from predictor.services.forecasting import ForecastResult, session_forecast, session_markets
-from predictor.services.training import evaluation_session_count
+from predictor.services.sessions import evaluation_session_count
 
 # Stored split name → the report's name for it.
 PARTS: dict[str, ReportSplit] = {"train": "training", "validation": "validation", "test": "test"}

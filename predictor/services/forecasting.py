@@ -38,7 +38,9 @@ from predictor.ml.forecasting import (
 )
 from predictor.ml.intervals import parse_interval
 from predictor.models import Candle, Market, Prediction, SessionStatus, TrainingSession
-from predictor.services.training import TrainingError, session_bundle, session_frames
+from predictor.services.artifacts import session_bundle
+from predictor.services.sessions import TrainingError
+from predictor.services.training import session_frames
 
 logger = logging.getLogger(__name__)
 

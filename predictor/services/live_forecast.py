@@ -1,7 +1,7 @@
 """One forecast from posted candles: frames → aligned window → model → JSON body.
 
-Imported by the predict view on its first call, because the ML core it uses
-brings in Keras, which the rest of the web process does not need.
+The API's predict view imports this on its first call, because the ML core it
+uses brings in Keras, which the rest of the web process does not need.
 
 The window is built exactly as training built it: the candles go through
 ``align_markets`` and ``build_features`` via :func:`latest_window`, so the
@@ -17,18 +17,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from rest_framework import serializers
 
-from predictor.api.forecasters import forecasters
-from predictor.api.predict import CandleWindow
 from predictor.ml.artifacts import ArtifactError, latest_window
+from predictor.ml.candles import OHLCV_FIELDS, CandleWindow
 from predictor.ml.config import TrainConfig
 from predictor.ml.features import feature_lookback
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.ml.targets import UPDOWN_CLASSES
 from predictor.models import TrainingSession
+from predictor.services.artifacts import forecasters
 
-_OHLCV = ("open", "high", "low", "close", "volume")
+
+class CandlesRefused(ValueError):
+    """The posted candles cannot feed the session's model; ``field`` says which ones."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ForecastUnavailable(Exception):
@@ -49,15 +54,11 @@ def _frame(window: CandleWindow, interval: Interval, field: str, longest: int) -
     else:
         seconds = window.times
         if not interval.on_grid(seconds).all():
-            raise serializers.ValidationError(
-                {
-                    field: [
-                        f"open_time must be a bar open time of the session's {interval.code} grid"
-                    ]
-                }
+            raise CandlesRefused(
+                field, f"open_time must be a bar open time of the session's {interval.code} grid"
             )
     index = pd.DatetimeIndex(seconds.astype("datetime64[s]")).tz_localize("UTC")
-    return pd.DataFrame(window.values, index=index, columns=list(_OHLCV))
+    return pd.DataFrame(window.values, index=index, columns=list(OHLCV_FIELDS))
 
 
 def _frames(
@@ -67,29 +68,24 @@ def _frames(
     needed = required_candles(config)
     timed = {w.times is not None for w in windows.values()}
     if len(timed) > 1:
-        raise serializers.ValidationError({field: ["give open_time for every market or for none"]})
+        raise CandlesRefused(field, "give open_time for every market or for none")
     if "time" in config.features and timed != {True}:
-        raise serializers.ValidationError(
-            {field: ["open_time is required: the session's features include 'time'"]}
-        )
+        raise CandlesRefused(field, "open_time is required: the session's features include 'time'")
     frames: dict[str, pd.DataFrame] = {}
     longest = max(len(w) for w in windows.values())
     for symbol, window in windows.items():
         where = field if field == "candles" else f"{field}.{symbol}"
         if len(window) < needed:
-            raise serializers.ValidationError(
-                {
-                    where: [
-                        f"needs at least {needed} candles: a window of {config.window}"
-                        + (
-                            f" plus {needed - config.window} of history for the features "
-                            f"{list(config.features)}"
-                            if needed > config.window
-                            else ""
-                        )
-                        + f"; got {len(window)}"
-                    ]
-                }
+            history = (
+                f" plus {needed - config.window} of history for the features "
+                f"{list(config.features)}"
+                if needed > config.window
+                else ""
+            )
+            raise CandlesRefused(
+                where,
+                f"needs at least {needed} candles: a window of {config.window}{history}"
+                f"; got {len(window)}",
             )
         frames[symbol] = _frame(window, interval, where, longest)
     # One market trains (and so predicts) on a bare frame, several on {symbol: frame}.
@@ -146,10 +142,15 @@ def forecast_body(
     return body
 
 
-def forecast(
+def live_forecast(
     session: TrainingSession, windows: dict[str, CandleWindow], field: str
 ) -> dict[str, Any]:
-    """Validate the candles against the session, run its model once, and build the answer."""
+    """Check the candles against the session, run its model once, and build the answer.
+
+    Raises :class:`CandlesRefused` for candles the model cannot take (the client's
+    fault, with the request field to blame) and :class:`ForecastUnavailable` when
+    the model itself cannot answer.
+    """
     config = TrainConfig.from_dict(session.config)
     data, timed = _frames(session, config, windows, field)
     try:
@@ -159,7 +160,7 @@ def forecast(
     try:
         anchor, window = latest_window(forecaster.bundle, data)
     except ValueError as exc:  # other channels than trained (ArtifactError), too little history
-        raise serializers.ValidationError({field: [str(exc)]}) from None
+        raise CandlesRefused(field, str(exc)) from None
     outputs = forecaster.forecast(window)
     if not np.isfinite(outputs).all():
         raise ForecastUnavailable("the model's output is not finite; retrain the session")

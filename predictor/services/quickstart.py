@@ -2,7 +2,7 @@
 
 Each step is one call into the services that already do the work (the
 Binance archive download of ``import_stocks --download``, ``stocks_import``,
-``session_create``/``session_run``, ``session_forecast``, ``session_evaluate``);
+``run_start``/``run_here``, ``session_forecast``, ``session_evaluate``);
 what lives here is the default dataset, the small model, and the rules that make
 a second run reuse what the first one made.
 """
@@ -27,7 +27,7 @@ from predictor.models import Candle, Market, SessionMode, SessionStatus, Trainin
 from predictor.services.downloads import NoNetwork, binance_archive_download, months_between
 from predictor.services.importing import FileImportResult, stocks_import
 from predictor.services.providers.http import HttpClient
-from predictor.services.training import session_create
+from predictor.services.runs import RunRequest, run_start
 
 EXCHANGE = "binance"
 DEFAULT_SYMBOLS: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
@@ -301,8 +301,9 @@ def quickstart_session(
     for session in candidates:
         if session.symbols == list(symbols) and TrainConfig.from_dict(session.config) == wanted:
             return SessionPick(session, reused=True)
-    session = session_create(config, symbols=symbols, exchange=EXCHANGE, start=start, end=end)
-    return SessionPick(session, reused=False)
+    given = {k: v for k, v in config.to_dict().items() if k != "markets"}
+    request = RunRequest(given=given, symbols=symbols, exchange=EXCHANGE, start=start, end=end)
+    return SessionPick(run_start(request, queue=False), reused=False)
 
 
 def quickstart_urls(

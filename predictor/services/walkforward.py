@@ -19,11 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -31,35 +30,45 @@ from django.utils import timezone
 from predictor.ml.config import TrainConfig
 from predictor.ml.walkforward import Scheme, WalkForwardError, plan_walk_forward
 from predictor.models import Prediction, SessionMode, SessionStatus, TrainingSession
-from predictor.services.training import (
-    Heartbeat,
-    TrainingError,
-    error_text,
-    session_create,
-    session_frames,
-)
+from predictor.services.evaluation import session_evaluate
+from predictor.services.forecasting import store_forecasts
+from predictor.services.sessions import Heartbeat, TrainingError, error_text, session_create
+from predictor.services.training import one_or_many, session_frames
 
 logger = logging.getLogger(__name__)
 FoldFn = Callable[[int, int, dict[str, Any]], None]
 
 
+@dataclass(frozen=True)
+class WalkForwardSpec:
+    """How to cut the folds: ``step`` bars per block after ``min_train`` bars of samples."""
+
+    step: int
+    min_train: int
+    scheme: Scheme = "expanding"
+    train_size: int | None = None  # sliding: bars to train on
+    max_folds: int | None = None  # keep only the latest folds
+
+    def __post_init__(self) -> None:
+        if self.scheme == "sliding" and self.train_size is None:
+            raise TrainingError("a sliding window needs its length in bars", field="train_size")
+
+
 def walk_forward_create(
     config: TrainConfig,
+    spec: WalkForwardSpec,
     *,
     symbols: Sequence[str],
     exchange: str | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-    step: int,
-    min_train: int,
-    scheme: Scheme = "expanding",
-    train_size: int | None = None,
-    max_folds: int | None = None,
     user: Any = None,
 ) -> TrainingSession:
     """Plan the folds on the data now and store a queued walk-forward session."""
     if not config.is_network and config.arch != "ridge":
-        raise TrainingError(f"arch {config.arch} learns nothing: walk-forward needs a model")
+        raise TrainingError(
+            f"arch {config.arch} learns nothing: walk-forward needs a model", field="arch"
+        )
     config = replace(config, evaluation=True)
     session = session_create(
         config,
@@ -71,16 +80,17 @@ def walk_forward_create(
         mode=SessionMode.WALK_FORWARD,
     )
     try:
-        plan = _plan(session, step, min_train, scheme, train_size, max_folds)
+        plan = _plan(session, spec)
     except (WalkForwardError, TrainingError, ValueError) as exc:
         session.delete()
-        raise TrainingError(str(exc)) from exc
+        raise TrainingError(str(exc), field="step") from exc
     folds = plan["folds"]
     if len(folds) < 2:
         session.delete()
         raise TrainingError(
             f"only {len(folds)} fold fits: walk-forward needs two or more (the first block "
-            "chooses θ, the later ones are the test); use a smaller --step or --min-train"
+            "chooses θ, the later ones are the test); use a smaller --step or --min-train",
+            field="step",
         )
     session.split = _report_parts(plan)
     session.folds = [
@@ -97,31 +107,24 @@ def walk_forward_create(
     return session
 
 
-def _plan(
-    session: TrainingSession,
-    step: int,
-    min_train: int,
-    scheme: Scheme,
-    train_size: int | None,
-    max_folds: int | None,
-) -> dict[str, Any]:
-    from predictor.ml.training import prepare_data
+def _plan(session: TrainingSession, spec: WalkForwardSpec) -> dict[str, Any]:
+    from predictor.ml.training import prepare_data  # Keras: imported only when needed
 
     config = TrainConfig.from_dict(session.config)
     frames = session_frames(session, session.requested_start, session.requested_end)
-    prep = prepare_data(_one_or_many(frames), config)
+    prep = prepare_data(one_or_many(frames), config)
     plan = plan_walk_forward(
         prep.anchors,
         prep.market.index,
         window=config.window,
         reach=config.reach,
         gap=config.effective_gap,
-        step=step,
-        min_train=min_train,
-        scheme=scheme,
-        train_size=train_size,
+        step=spec.step,
+        min_train=spec.min_train,
+        scheme=spec.scheme,
+        train_size=spec.train_size,
         val_fraction=config.val_split,
-        max_folds=max_folds,
+        max_folds=spec.max_folds,
     )
     return plan.to_dict()
 
@@ -142,10 +145,6 @@ def _report_parts(plan: dict[str, Any]) -> dict[str, Any]:
         "test": test,
         "walk_forward": plan,
     }
-
-
-def _one_or_many(frames: dict[str, pd.DataFrame]) -> Any:
-    return frames if len(frames) > 1 else next(iter(frames.values()))
 
 
 def _fold_update(session_id: Any, index: int, **fields: Any) -> None:
@@ -176,10 +175,10 @@ def _start(session_id: Any, task_id: str = "") -> TrainingSession | None:
 
 def walk_forward_fold(session_id: Any, index: int, *, task_id: str = "") -> dict[str, Any]:
     """Train fold ``index``, forecast its block and store those forecasts."""
+    # Keras: imported only where a fold trains.
     from predictor.ml.forecasting import forecast_windows
     from predictor.ml.splits import Part, Split
     from predictor.ml.training import prepare_data, train_pipeline
-    from predictor.services.forecasting import store_forecasts
 
     session = _start(session_id, task_id)
     if session is None or session.cancel_requested:
@@ -193,7 +192,7 @@ def walk_forward_fold(session_id: Any, index: int, *, task_id: str = "") -> dict
     try:
         config = TrainConfig.from_dict(session.config)
         frames = session_frames(session, session.requested_start, session.requested_end)
-        data = _one_or_many(frames)
+        data = one_or_many(frames)
         prep = prepare_data(data, config)
         plan = session.split["walk_forward"]["folds"][index]
 
@@ -242,8 +241,6 @@ def walk_forward_fold(session_id: Any, index: int, *, task_id: str = "") -> dict
 
 def walk_forward_finish(session_id: Any, fee: float = 0.001) -> TrainingSession:
     """After every fold: fail, cancel or evaluate the stitched forecasts."""
-    from predictor.services.evaluation import session_evaluate
-
     session = TrainingSession.objects.get(pk=session_id)
     if session.status not in TrainingSession.ACTIVE:
         return session
