@@ -119,7 +119,8 @@ def train_session() -> object:
     """A production LSTM (W=60, OHLCV, 32 units, 1 epoch) on BTCUSDT's last two weeks."""
     from predictor.ml.config import TrainConfig
     from predictor.models import Candle, Market
-    from predictor.services.training import session_create, session_run
+    from predictor.services.sessions import session_create
+    from predictor.services.training import session_run
 
     market = Market.objects.get(exchange="binance", symbol="BTCUSDT")
     last = Candle.objects.filter(market=market).order_by("-open_time").first()
@@ -151,7 +152,7 @@ def train_session() -> object:
 def reusable_session() -> object | None:
     """The session a previous run trained, if its model files are still there."""
     from predictor.models import TrainingSession
-    from predictor.services.training import session_bundle
+    from predictor.services.artifacts import session_bundle
 
     session = TrainingSession.objects.filter(status="succeeded").first()
     try:
@@ -345,7 +346,7 @@ def main() -> None:
 
     from predictor.ml.artifacts import Forecaster
     from predictor.selectors import candles_frame
-    from predictor.services.training import session_bundle
+    from predictor.services.artifacts import session_bundle
 
     window = candles_frame(btc).iloc[-60:]
     candles = [

@@ -1,8 +1,9 @@
 """Forms of the pages: chart ranges, session pickers and the training request.
 
 The training form offers the fields of :class:`~predictor.ml.config.TrainConfig`
-(the ``train_model`` options) and lets ``TrainConfig`` itself validate them: a
-:class:`~predictor.ml.config.ConfigError` becomes an error on the field it names.
+(the ``train_model`` options). They become a :class:`~predictor.services.runs.RunRequest`,
+judged by the same rules as the command's and the API's (:meth:`TrainConfig.from_request`,
+bounds from ``REQUEST_MAXIMA``); an error becomes an error on the field it names.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from predictor.ml.config import (
     FEATURE_SETS,
     MAX_FILL_LIMIT,
     NAME_CHOICES,
-    ConfigError,
+    REQUEST_MAXIMA,
     TrainConfig,
 )
 from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Candle, Market, TrainingSession
+from predictor.services.runs import RunRequest, run_config
+from predictor.services.sessions import TrainingError
 
 DEFAULTS = TrainConfig()
 CHART_INTERVALS: tuple[str, ...] = CANONICAL_INTERVALS[1 : CANONICAL_INTERVALS.index("1w") + 1]
@@ -127,22 +130,47 @@ class TrainForm(forms.Form):
         initial=list(DEFAULTS.features),
         widget=forms.CheckboxSelectMultiple,
     )
-    window = forms.IntegerField(min_value=1, initial=DEFAULTS.window, help_text="Bars per input.")
-    output_size = forms.IntegerField(min_value=1, initial=DEFAULTS.output_size, label="Outputs")
+    window = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["window"],
+        min_value=1,
+        initial=DEFAULTS.window,
+        help_text="Bars per input.",
+    )
+    output_size = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["output_size"],
+        min_value=1,
+        initial=DEFAULTS.output_size,
+        label="Outputs",
+    )
     horizon = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["horizon"],
         min_value=1,
         required=False,
         help_text="Bars ahead; empty: 1 for price, 15 otherwise.",
     )
-    units = forms.IntegerField(min_value=1, initial=DEFAULTS.units)
+    units = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["units"], min_value=1, initial=DEFAULTS.units
+    )
     activation = forms.ChoiceField(
         choices=_choices(NAME_CHOICES["activation"]), initial=DEFAULTS.activation
     )
     dropout = forms.FloatField(initial=DEFAULTS.dropout, help_text="A fraction in [0, 1).")
-    cnn_blocks = forms.IntegerField(min_value=1, initial=DEFAULTS.cnn_blocks, label="CNN blocks")
+    cnn_blocks = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["cnn_blocks"],
+        min_value=1,
+        initial=DEFAULTS.cnn_blocks,
+        label="CNN blocks",
+    )
     batch_norm = forms.BooleanField(required=False, initial=DEFAULTS.batch_norm)
-    epochs = forms.IntegerField(min_value=1, initial=DEFAULTS.epochs)
-    batch_size = forms.IntegerField(min_value=1, initial=DEFAULTS.batch_size, label="Batch")
+    epochs = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["epochs"], min_value=1, initial=DEFAULTS.epochs
+    )
+    batch_size = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["batch_size"],
+        min_value=1,
+        initial=DEFAULTS.batch_size,
+        label="Batch",
+    )
     optimizer = forms.ChoiceField(
         choices=_choices(NAME_CHOICES["optimizer"]), initial=DEFAULTS.optimizer
     )
@@ -150,12 +178,22 @@ class TrainForm(forms.Form):
     loss = forms.ChoiceField(choices=_choices(NAME_CHOICES["loss"]), initial=DEFAULTS.loss)
     scaler = forms.ChoiceField(choices=_choices(NAME_CHOICES["scaler"]), initial=DEFAULTS.scaler)
     early_stopping = forms.IntegerField(
-        min_value=0, initial=DEFAULTS.early_stopping, help_text="Patience in epochs; 0: off."
+        max_value=REQUEST_MAXIMA["early_stopping"],
+        min_value=0,
+        initial=DEFAULTS.early_stopping,
+        help_text="Patience in epochs; 0: off.",
     )
     train_split = forms.FloatField(initial=DEFAULTS.train_split)
-    val_split = forms.FloatField(initial=DEFAULTS.val_split, label="Validation split")
+    val_split = forms.FloatField(
+        initial=DEFAULTS.val_split,
+        label="Validation split",
+        help_text="Evaluation: the validation tail. Production: only with early stopping.",
+    )
     gap = forms.IntegerField(
-        min_value=0, required=False, help_text="Purge gap in bars; empty: the label reach."
+        max_value=REQUEST_MAXIMA["gap"],
+        min_value=0,
+        required=False,
+        help_text="Purge gap in bars; empty: the label reach.",
     )
     max_fill = forms.IntegerField(
         required=False,
@@ -165,8 +203,10 @@ class TrainForm(forms.Form):
         label="Max filled bars",
         help_text="Gap-filled bars a sample may read; 0 or empty: none (no invented bar is read).",
     )
-    shuffle_buffer = forms.IntegerField(min_value=0, initial=DEFAULTS.shuffle_buffer)
-    seed = forms.IntegerField(min_value=0, initial=DEFAULTS.seed)
+    shuffle_buffer = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["shuffle_buffer"], min_value=0, initial=DEFAULTS.shuffle_buffer
+    )
+    seed = forms.IntegerField(max_value=REQUEST_MAXIMA["seed"], min_value=0, initial=DEFAULTS.seed)
     up = forms.FloatField(initial=DEFAULTS.up, help_text="updown: a rise this large means up.")
     down = forms.FloatField(
         initial=DEFAULTS.down, help_text="updown: a fall this large means down."
@@ -197,17 +237,37 @@ class TrainForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["markets"].queryset = markets_with_candles()  # type: ignore[attr-defined]
+        self.request: RunRequest | None = None
         self.config: TrainConfig | None = None
-        self.symbols: list[str] = []
-        self.exchange: str | None = None
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
         return [(legend, [self[name] for name in names]) for legend, names in self.GROUPS]
 
+    def _given(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The config fields as the form shows them: what the user sees is what trains.
+
+        The one exception is the validation share: its shown default is for evaluation
+        sessions, so a production request carries it only when the user changed it
+        (and then it needs early stopping, as on the command line).
+        """
+        given: dict[str, Any] = {}
+        for f in dataclasses.fields(TrainConfig):
+            if f.name not in self.fields or f.name == "markets":
+                continue
+            if f.name == "val_split" and f.name not in self.changed_data:
+                continue
+            value = data[f.name]
+            if f.name == "features":
+                value = tuple(value)
+            elif f.name == "xla":
+                value = {"on": True, "off": False}.get(value or "")
+            given[f.name] = value
+        return given
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if self.errors:
-            return data  # TrainConfig only judges values that parsed
+            return data  # the request rules only judge values that parsed
         markets = list(data["markets"])
         exchanges = {m.exchange for m in markets}
         if len(exchanges) > 1:
@@ -217,21 +277,22 @@ class TrainForm(forms.Form):
         if start and end and start >= end:
             self.add_error("end", "must be after the start")
             return data
-        self.symbols = [m.symbol for m in markets]
-        self.exchange = exchanges.pop()
-        values = {
-            f.name: data[f.name]
-            for f in dataclasses.fields(TrainConfig)
-            if f.name in self.fields and f.name not in ("markets", "xla", "features")
-        }
-        if values.get("max_fill") is None:
-            values["max_fill"] = DEFAULTS.max_fill
-        values["features"] = tuple(data["features"])
-        values["markets"] = tuple(self.symbols)
-        values["xla"] = {"on": True, "off": False}.get(data.get("xla") or "")
+        request = RunRequest(
+            given=self._given(data),
+            symbols=[m.symbol for m in markets],
+            exchange=exchanges.pop(),
+            start=start,
+            end=end,
+        )
         try:
-            self.config = TrainConfig(**values)
-        except ConfigError as exc:
-            message = str(exc).removeprefix(f"{exc.field}: ")
-            self.add_error(exc.field if exc.field in self.fields else None, message)
+            self.config = run_config(request)
+        except TrainingError as exc:
+            self.add_error_for(exc)
+        else:
+            self.request = request
         return data
+
+    def add_error_for(self, exc: TrainingError) -> None:
+        """A request error on the field it names, or on the form."""
+        field = {"symbols": "markets", "period": "end"}.get(exc.field or "", exc.field)
+        self.add_error(field if field in self.fields else None, str(exc))

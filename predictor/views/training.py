@@ -18,7 +18,8 @@ from predictor.forms import TrainForm
 from predictor.ml.charts import loss_figure
 from predictor.models import SessionStatus, TrainingSession
 from predictor.selectors_web import session_report_list
-from predictor.services.training import TrainingError, session_cancel, session_create, session_queue
+from predictor.services.runs import run_cancel, run_start
+from predictor.services.sessions import TrainingError
 from predictor.views._common import chart
 
 LOGIN = "predictor:login"
@@ -87,21 +88,12 @@ def training_progress(request: HttpRequest, pk: UUID) -> JsonResponse:
 @login_required(login_url=LOGIN)
 def training_new(request: HttpRequest) -> HttpResponse:
     form = TrainForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        assert form.config is not None
+    if request.method == "POST" and form.is_valid() and form.request is not None:
         try:
-            session = session_create(
-                form.config,
-                symbols=form.symbols,
-                exchange=form.exchange,
-                start=form.cleaned_data.get("start"),
-                end=form.cleaned_data.get("end"),
-                user=request.user,
-            )
+            session = run_start(form.request, user=request.user)
         except TrainingError as exc:
-            form.add_error(None, str(exc))
+            form.add_error_for(exc)
         else:
-            session_queue(session)
             messages.success(request, f"Session {str(session.pk)[:8]} is queued for training.")
             return redirect("predictor:training_detail", pk=session.pk)
     return render(request, "predictor/training_new.html", {"form": form})
@@ -116,7 +108,7 @@ def training_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
             request, f"Session {str(session.pk)[:8]} is {session.status}; nothing to cancel."
         )
     else:
-        session = session_cancel(session)
+        session = run_cancel(session)
         if session.status == SessionStatus.CANCELLED:
             messages.success(request, f"Session {str(session.pk)[:8]} is cancelled.")
         else:

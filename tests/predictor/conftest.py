@@ -88,7 +88,8 @@ def trained_session(make_market: Callable[..., Market]) -> Callable[..., Trainin
     Trains inline (no Celery) on a market made for it (or ``market=``) and
     returns the succeeded session, its artifacts in the test's artifact folders.
     """
-    from predictor.services.training import session_create, session_run
+    from predictor.services.sessions import session_create
+    from predictor.services.training import session_run
 
     def train(*, market: Market | None = None, n: int = 400, **overrides: Any) -> TrainingSession:
         market = market or make_market("BTCUSDT", n)

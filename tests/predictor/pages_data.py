@@ -27,7 +27,7 @@ from predictor.ml.evaluation.sharpe import reality_check
 from predictor.ml.evaluation.threshold import choose_threshold
 from predictor.models import EvaluationReport, Market, Prediction, TrainingSession
 from predictor.selectors import candles_frame
-from predictor.services.training import session_create
+from predictor.services.sessions import session_create
 from tests.predictor.conftest import TINY
 
 HORIZON = 3

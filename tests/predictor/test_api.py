@@ -23,7 +23,6 @@ from django.core.files.storage import storages
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from predictor.api.forecasters import forecasters
 from predictor.api.predict import sessions
 from predictor.ml.config import TrainConfig
 from predictor.models import (
@@ -35,7 +34,8 @@ from predictor.models import (
     TrainingSession,
 )
 from predictor.selectors import candles_frame
-from predictor.services.training import artifact_names, session_create
+from predictor.services.artifacts import artifact_names, forecasters
+from predictor.services.sessions import session_create
 from tests.predictor.conftest import T0
 
 pytestmark = pytest.mark.django_db
@@ -334,7 +334,7 @@ def test_on_commit_the_session_is_sent_to_the_training_queue(
         ({"symbols": ["DOGEUSDT"]}, {"symbols"}),
         ({"symbols": []}, {"symbols"}),
         ({"symbols": ["BTCUSDT", "btcusdt"]}, {"symbols"}),
-        ({"symbols": ["BTCUSDT"], "config": {"arch": "mlp"}}, {"config"}),
+        ({"symbols": ["BTCUSDT"], "config": {"arch": "mlp", "target": "price"}}, {"config"}),
         ({"symbols": ["BTCUSDT"], "config": {"epochs": 10**9}}, {"config"}),
         ({"symbols": ["BTCUSDT"], "config": {"seed": 2**40}}, {"config"}),
         ({"symbols": ["BTCUSDT"], "config": {"epoch": 3}}, {"config"}),
@@ -509,7 +509,7 @@ def _window(market: Market, n: int, *, times: bool = True) -> list[dict[str, Any
 def _expected(session: TrainingSession, n: int) -> np.ndarray:
     """The session's forecast for the last ``n`` stored candles, from a separately loaded bundle."""
     from predictor.ml.artifacts import latest_window
-    from predictor.services.training import session_bundle
+    from predictor.services.artifacts import session_bundle
 
     bundle = session_bundle(session)
     frame = candles_frame(session.markets.get()).iloc[-n:][
@@ -703,7 +703,8 @@ def test_predict_with_damaged_model_files_is_409_not_500(api, zero_session):
 
 def test_a_several_market_session_takes_candles_per_market(api, make_market):
     from predictor.ml.artifacts import latest_window
-    from predictor.services.training import session_bundle, session_run
+    from predictor.services.artifacts import session_bundle
+    from predictor.services.training import session_run
 
     btc, eth = make_market("BTCUSDT", 200), make_market("ETHUSDT", 200, seed=1)
     config = TrainConfig(window=8, arch="ridge", target="return", horizon=2, features=("close",))
@@ -734,7 +735,7 @@ def test_a_several_market_session_takes_candles_per_market(api, make_market):
 
 
 def test_loaded_models_are_kept_least_recently_used_first_out(trained_session, make_market):
-    from predictor.api.forecasters import ForecasterCache
+    from predictor.services.artifacts import ForecasterCache
 
     market = make_market("ETHUSDT", 100)
     first, second, third = (

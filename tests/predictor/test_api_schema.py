@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from cryptooracle.wsgi import application
 from predictor.ml.config import TrainConfig
 from predictor.models import EvaluationReport, Market, Prediction
-from predictor.services.training import session_create
+from predictor.services.sessions import session_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

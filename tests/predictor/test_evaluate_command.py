@@ -154,7 +154,8 @@ def test_bad_options_are_rejected_naming_the_flag(
 
 def test_production_sessions_are_refused(make_market: Callable[..., Market]) -> None:
     from predictor.ml.config import TrainConfig
-    from predictor.services.training import session_create, session_run
+    from predictor.services.sessions import session_create
+    from predictor.services.training import session_run
 
     market = make_market("BTCUSDT", 200)
     config = TrainConfig(arch="zero", window=8, evaluation=False)

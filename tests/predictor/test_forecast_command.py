@@ -132,7 +132,7 @@ def test_unknown_or_malformed_session_ids_are_rejected(
 
 def test_a_session_without_a_model_is_rejected(make_market: Callable[..., Market]) -> None:
     from predictor.ml.config import TrainConfig
-    from predictor.services.training import session_create
+    from predictor.services.sessions import session_create
 
     market = make_market("BTCUSDT", 50)
     session = session_create(TrainConfig(window=8), symbols=[market.symbol])

@@ -22,7 +22,8 @@ from predictor.ml.training import prepare_data, sample_reach
 from predictor.models import Market
 from predictor.selectors import candles_frame
 from predictor.services.evaluation import _usable
-from predictor.services.training import session_create, session_run
+from predictor.services.sessions import session_create
+from predictor.services.training import session_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.realdata, pytest.mark.slow]
 FILES = (

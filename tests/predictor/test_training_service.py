@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def test_session_trains_inline_and_its_artifact_loads_back(
     trained_session: Callable[..., TrainingSession],
 ) -> None:
-    from predictor.services.training import session_bundle
+    from predictor.services.artifacts import session_bundle
 
     session = trained_session()
     assert session.epoch == 1

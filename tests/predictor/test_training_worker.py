@@ -20,14 +20,9 @@ from django.utils import timezone
 
 from predictor.ml.config import TrainConfig
 from predictor.models import Market, SessionStatus, TrainingSession
-from predictor.services.training import (
-    session_cancel,
-    session_create,
-    session_queue,
-    session_retry,
-    session_run,
-    sessions_reap,
-)
+from predictor.services.runs import run_enqueue, run_retry
+from predictor.services.sessions import session_cancel, session_create, sessions_reap
+from predictor.services.training import session_run
 from tests.predictor.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +169,7 @@ def test_a_real_worker_trains_a_queued_session(
     make_market: Callable[..., Market], worker: Callable[[], Any]
 ) -> None:
     market = make_market("BTCUSD", 400)
-    session = session_queue(session_create(TrainConfig(**TINY), symbols=[market.symbol]))
+    session = run_enqueue(session_create(TrainConfig(**TINY), symbols=[market.symbol]))
     worker()
     _wait(session, lambda s: s.status not in TrainingSession.ACTIVE, 180)
     assert session.status == SessionStatus.SUCCEEDED, session.error
@@ -191,7 +186,7 @@ def test_a_killed_worker_leaves_its_session_failed_and_a_retry_starts_cleanly(
 ) -> None:
     market = make_market("BTCUSD", 2000)
     config = TrainConfig(**{**TINY, "epochs": 500, "batch_size": 8})
-    session = session_queue(session_create(config, symbols=[market.symbol]))
+    session = run_enqueue(session_create(config, symbols=[market.symbol]))
     first = worker()
     _wait(session, lambda s: s.status == SessionStatus.RUNNING and s.epoch >= 1, 180)
 
@@ -209,7 +204,7 @@ def test_a_killed_worker_leaves_its_session_failed_and_a_retry_starts_cleanly(
 
     TrainingSession.objects.filter(pk=session.pk).update(config={**session.config, "epochs": 1})
     session.refresh_from_db()
-    session_retry(session)
+    run_retry(session)
     worker()
     _wait(session, lambda s: s.status not in TrainingSession.ACTIVE, 180)
     assert session.status == SessionStatus.SUCCEEDED, session.error

@@ -58,15 +58,17 @@ def test_walk_forward_stitches_out_of_sample_blocks_and_reports_them(
     assert report["n_forecasts"] > 0
 
 
-def test_train_model_walk_forward_needs_its_block_sizes(make_market: Callable[..., Market]) -> None:
+def test_walk_forward_needs_its_block_sizes(make_market: Callable[..., Market]) -> None:
     make_market("BTCUSD", 300)
-    with pytest.raises(CommandError, match="--step"):
-        run("train_model", "--walk-forward", *TINY_FLAGS, "--min-train", "100")
-    with pytest.raises(CommandError, match="--train-size"):
-        run("train_model", "--walk-forward", *TINY_FLAGS, "--step", "50", "--min-train", "100",
+    with pytest.raises(CommandError, match="required: --step"):
+        run("walk_forward", *TINY_FLAGS, "--min-train", "100")
+    with pytest.raises(CommandError, match="--train-size: a sliding window needs"):
+        run("walk_forward", *TINY_FLAGS, "--step", "50", "--min-train", "100",
             "--scheme", "sliding")  # fmt: skip
-    with pytest.raises(CommandError, match="no fold fits"):
-        run("train_model", "--walk-forward", *TINY_FLAGS, "--step", "50", "--min-train", "5000")
+    with pytest.raises(CommandError, match="--step: .*no fold fits"):
+        run("walk_forward", *TINY_FLAGS, "--step", "50", "--min-train", "5000")
+    with pytest.raises(CommandError, match="unrecognized arguments: -X"):
+        run("walk_forward", *TINY_FLAGS, "--step", "50", "--min-train", "100", "-X", "x")
     assert not TrainingSession.objects.exists()
 
 
@@ -86,4 +88,44 @@ def test_queued_walk_forward_sends_one_task_per_fold_then_the_finisher(
     session = TrainingSession.objects.get()
     assert session.status == "succeeded", session.error
     assert all(f["status"] == "succeeded" for f in session.folds)
+    assert EvaluationReport.objects.filter(session=session, split="test").exists()
+
+
+def test_retrying_a_failed_walk_forward_through_the_api_runs_its_folds_again(
+    make_market: Callable[..., Market],
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+    django_user_model: Any,
+) -> None:
+    from rest_framework.test import APIClient
+
+    from cryptooracle.celery import app
+    from predictor.services.runs import RunRequest, run_start
+    from predictor.services.walkforward import WalkForwardSpec
+
+    make_market("BTCUSD", 500)
+    owner = django_user_model.objects.create_user("wf-owner", password="pw")
+    request = RunRequest(
+        given={"window": 8, "units": 4, "epochs": 1, "batch_size": 32, "xla": False},
+        symbols=["BTCUSD"],
+        walk_forward=WalkForwardSpec(step=100, min_train=250),
+    )
+    session = run_start(request, user=owner, queue=False)
+    TrainingSession.objects.filter(pk=session.pk).update(status="failed", error="worker died")
+    client = APIClient()
+    client.force_authenticate(owner)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/api/sessions/{session.pk}/retry/")
+    finally:
+        app.conf.task_always_eager = False
+    assert response.status_code == 200, response.content
+    session.refresh_from_db()
+    # The fold chord ran, not the single-session ``train`` task: every fold trained and the
+    # stitched forecasts were judged.
+    assert session.mode == SessionMode.WALK_FORWARD
+    assert session.status == "succeeded", session.error
+    assert [f["status"] for f in session.folds] == ["succeeded"] * len(session.folds)
     assert EvaluationReport.objects.filter(session=session, split="test").exists()

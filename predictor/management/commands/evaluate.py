@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from predictor.management.commands.forecast import session_from_option
-from predictor.services.training import TrainingError
+from predictor.services.sessions import TrainingError
 
 if TYPE_CHECKING:
     from predictor.ml.evaluation.backtest import Mode

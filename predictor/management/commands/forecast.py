@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from predictor.management.flags import when
 from predictor.models import TrainingSession
-from predictor.services.training import TrainingError
+from predictor.services.sessions import TrainingError
 
 if TYPE_CHECKING:
     from predictor.services.forecasting import ForecastResult

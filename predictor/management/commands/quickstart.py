@@ -182,14 +182,14 @@ class Command(BaseCommand):
             f"{config.window}-bar windows, {config.horizon}-bar horizon, {epochs} epoch(s) …"
         )
         from predictor.ml.training import ProgressBar  # Keras: imported only to train
-        from predictor.services.training import session_run
+        from predictor.services.runs import run_here
 
         def on_epoch(epoch: int, total: int, logs: dict[str, float]) -> None:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss"))
             self.stdout.write(f"  epoch {epoch}/{total}: {shown}")
 
-        session = session_run(
-            session.pk, on_epoch=on_epoch, callbacks=[ProgressBar(file=self.stderr._out)]
+        session = run_here(
+            session, on_epoch=on_epoch, callbacks=[ProgressBar(file=self.stderr._out)]
         )
         if session.status != SessionStatus.SUCCEEDED:
             raise CommandError(f"{kind} session {session.id} {session.status}: {session.error}")
