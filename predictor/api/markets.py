@@ -43,7 +43,7 @@ from predictor.api.serializers import (
 )
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import Candle, Market
-from predictor.selectors import candles_frame, market_coverage_list, stored_intervals
+from predictor.selectors.candles import candles_frame, market_coverage_list, stored_intervals
 
 _FIELDS = ("open", "high", "low", "close", "volume")
 # Python datetimes end in year 9999; a page reaching past that is clamped.

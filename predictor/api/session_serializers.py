@@ -28,7 +28,7 @@ from predictor.ml.config import (
 )
 from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Exchange, Market, SessionStatus, TrainingSession
-from predictor.selectors import market_get
+from predictor.selectors.candles import market_get
 
 # Upper bounds against requests that would tie a worker up for ever or overflow a column.
 _MAXIMA: dict[str, int] = {

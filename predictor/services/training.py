@@ -43,7 +43,7 @@ from django.utils import timezone
 from predictor.ml.config import ConfigError, TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
-from predictor.selectors import candles_frame, stored_intervals
+from predictor.selectors.candles import candles_frame, stored_intervals
 
 logger = logging.getLogger(__name__)
 

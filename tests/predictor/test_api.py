@@ -34,7 +34,7 @@ from predictor.models import (
     SessionStatus,
     TrainingSession,
 )
-from predictor.selectors import candles_frame
+from predictor.selectors.candles import candles_frame
 from predictor.services.training import artifact_names, session_create
 from tests.predictor.conftest import T0
 

@@ -8,7 +8,12 @@ import pytest
 from predictor.ml.candles import CandleChunk
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market
-from predictor.selectors import candles_frame, candles_frames, market_coverage_list, market_get
+from predictor.selectors.candles import (
+    candles_frame,
+    candles_frames,
+    market_coverage_list,
+    market_get,
+)
 
 pytestmark = pytest.mark.django_db
 T0 = 1_704_067_200
