@@ -345,7 +345,7 @@ def main() -> None:
     btc = Market.objects.get(symbol="BTCUSDT", exchange="binance")
 
     from predictor.ml.artifacts import Forecaster
-    from predictor.selectors import candles_frame
+    from predictor.selectors.candles import candles_frame
     from predictor.services.artifacts import session_bundle
 
     window = candles_frame(btc).iloc[-60:]

@@ -21,8 +21,7 @@ from django.utils.html import format_html
 
 from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Market
-from predictor.selectors import stored_intervals
-from predictor.selectors_web import CandlePage, candle_page
+from predictor.selectors.candles import CandlePage, candle_page, stored_intervals
 
 
 @admin.register(Market)

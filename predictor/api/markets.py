@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -42,8 +41,14 @@ from predictor.api.serializers import (
     MarketSerializer,
 )
 from predictor.ml.intervals import Interval, parse_interval
-from predictor.models import Candle, Market
-from predictor.selectors import candles_frame, market_coverage_list, stored_intervals
+from predictor.models import Market
+from predictor.selectors.candles import (
+    candle_first_open,
+    candles_frame,
+    market_coverage_list,
+    market_list,
+    stored_intervals,
+)
 
 _FIELDS = ("open", "high", "low", "close", "volume")
 # Python datetimes end in year 9999; a page reaching past that is clamped.
@@ -75,33 +80,6 @@ def _floor(moment: dt.datetime, interval: Interval) -> int:
     seconds = int(moment.timestamp())
     anchor = interval.anchor_seconds
     return (seconds - anchor) // interval.seconds * interval.seconds + anchor
-
-
-def _first_open(
-    market: Market, source: Interval, at_or_after: dt.datetime | None, before: dt.datetime | None
-) -> dt.datetime | None:
-    """The first stored candle in ``[at_or_after, before)``: one probe of the candle key.
-
-    Raw SQL: the ORM's query building cost more than the lookup itself, twice a page.
-    """
-    sql = f'SELECT MIN(open_time) FROM {Candle._meta.db_table} WHERE market_id = %s AND "interval" = %s'
-    params: list[Any] = [market.pk, source.seconds]
-    for bound, op in ((at_or_after, ">="), (before, "<")):
-        if bound is not None:
-            sql += f" AND open_time {op} %s"
-            params.append(connection.ops.adapt_datetimefield_value(bound))
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        (found,) = cur.fetchone()
-    if found is None or isinstance(found, dt.datetime):
-        return _aware(found)
-    return _aware(dt.datetime.fromisoformat(found))  # SQLite hands MIN() back as text
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC)
 
 
 def _source_for(market: Market, target: Interval | None) -> tuple[Interval, Interval] | None:
@@ -147,15 +125,11 @@ class MarketViewSet(viewsets.ReadOnlyModelViewSet[Market]):
     lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[Market]:
-        markets = Market.objects.order_by("exchange", "symbol")
-        if self.action == "list":
-            query = MarketQuerySerializer(data=self.request.query_params)
-            query.is_valid(raise_exception=True)
-            if "exchange" in query.validated_data:
-                markets = markets.filter(exchange=query.validated_data["exchange"])
-            if "symbol" in query.validated_data:
-                markets = markets.filter(symbol=query.validated_data["symbol"].upper())
-        return markets
+        if self.action != "list":
+            return market_list()
+        query = MarketQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return market_list(**query.validated_data)
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
@@ -207,7 +181,7 @@ class MarketViewSet(viewsets.ReadOnlyModelViewSet[Market]):
             "next": None,
             "results": [],
         }
-        first = _first_open(market, found[0], start, end) if found else None
+        first = candle_first_open(market, found[0], start, end) if found else None
         if found is None or first is None:
             return page
         source, target = found
@@ -228,7 +202,9 @@ class MarketViewSet(viewsets.ReadOnlyModelViewSet[Market]):
             cache_seconds=settings.CANDLE_CACHE_SECONDS,
         )
         gaps = frame.attrs["gaps"]
-        following = _first_open(market, source, page_end, end) if stop < _LAST_SECOND else None
+        following = (
+            candle_first_open(market, source, page_end, end) if stop < _LAST_SECOND else None
+        )
         if following is not None:
             next_start = _utc(_floor(following, target)).isoformat().replace("+00:00", "Z")
             page["next"] = replace_query_param(request.build_absolute_uri(), "start", next_start)

@@ -25,6 +25,8 @@ from predictor.api.serializers import (
     ReportSerializer,
 )
 from predictor.models import EvaluationReport, Prediction
+from predictor.selectors.predictions import prediction_list
+from predictor.selectors.sessions import report_list
 
 _COLUMNS = (
     "id",
@@ -54,19 +56,11 @@ class PredictionListView(generics.ListAPIView[Prediction]):
     def get_queryset(self) -> QuerySet[Prediction]:
         query = PredictionQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        params = query.validated_data
-        rows = Prediction.objects.filter(session_id=params["session"])
+        params = dict(query.validated_data)
+        session = params.pop("session")
         if "market" in params:
-            rows = rows.filter(market_id=params["market"])
-        if "symbol" in params:
-            rows = rows.filter(market__symbol=params["symbol"].upper())
-        if "start" in params:
-            rows = rows.filter(target_time__gte=params["start"])
-        if "end" in params:
-            rows = rows.filter(target_time__lt=params["end"])
-        if "split" in params:
-            rows = rows.filter(split=params["split"])
-        return rows.values(*_COLUMNS)
+            params["market_id"] = params.pop("market")
+        return prediction_list(session, **params).values(*_COLUMNS)
 
     @extend_schema(parameters=[PredictionQuerySerializer])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -86,15 +80,11 @@ class ReportViewSet(viewsets.ReadOnlyModelViewSet[EvaluationReport]):
     lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[EvaluationReport]:
-        reports = EvaluationReport.objects.order_by("-created", "id")
-        if self.action == "list":
-            query = ReportQuerySerializer(data=self.request.query_params)
-            query.is_valid(raise_exception=True)
-            if "session" in query.validated_data:
-                reports = reports.filter(session_id=query.validated_data["session"])
-            if "split" in query.validated_data:
-                reports = reports.filter(split=query.validated_data["split"])
-        return reports
+        if self.action != "list":
+            return report_list()
+        query = ReportQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return report_list(**query.validated_data)
 
     @extend_schema(parameters=[ReportQuerySerializer])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

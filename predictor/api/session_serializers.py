@@ -29,7 +29,7 @@ from predictor.ml.config import (
 )
 from predictor.ml.intervals import CANONICAL_INTERVALS
 from predictor.models import Exchange, Market, SessionStatus, TrainingSession
-from predictor.selectors import market_get
+from predictor.selectors.candles import market_get
 from predictor.services.runs import RunRequest, run_config
 from predictor.services.sessions import TrainingError
 

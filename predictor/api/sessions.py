@@ -29,6 +29,7 @@ from predictor.api.session_serializers import (
     SessionSerializer,
 )
 from predictor.models import TrainingSession
+from predictor.selectors.sessions import session_detail_list, session_list
 from predictor.services.runs import run_cancel, run_retry, run_start
 from predictor.services.sessions import TrainingError
 
@@ -71,18 +72,11 @@ class TrainingSessionViewSet(
     lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self) -> QuerySet[TrainingSession]:
-        sessions = TrainingSession.objects.select_related("created_by").order_by("-created")
-        if self.action == "list":
-            query = SessionQuerySerializer(data=self.request.query_params)
-            query.is_valid(raise_exception=True)
-            params = dict(query.validated_data)
-            if "symbol" in params:
-                symbol = params.pop("symbol").upper()
-                sessions = sessions.filter(markets__symbol=symbol).distinct()
-            sessions = sessions.filter(**params)
-        else:
-            sessions = sessions.prefetch_related("markets")
-        return sessions
+        if self.action != "list":
+            return session_detail_list()
+        query = SessionQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return session_list(**query.validated_data)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         if self.action == "list":

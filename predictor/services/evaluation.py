@@ -67,9 +67,9 @@ from predictor.models import (
     SessionStatus,
     TrainingSession,
 )
-from predictor.selectors import candles_frame
+from predictor.selectors.candles import candles_frame
+from predictor.selectors.sessions import evaluation_session_count
 from predictor.services.forecasting import ForecastResult, session_forecast, session_markets
-from predictor.services.sessions import evaluation_session_count
 
 # Stored split name → the report's name for it.
 PARTS: dict[str, ReportSplit] = {"train": "training", "validation": "validation", "test": "test"}

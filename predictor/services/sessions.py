@@ -36,7 +36,7 @@ from django.utils import timezone
 from predictor.ml.config import ConfigError, TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
-from predictor.selectors import stored_intervals
+from predictor.selectors.candles import stored_intervals
 
 logger = logging.getLogger(__name__)
 
@@ -319,13 +319,3 @@ def sessions_reap(stale_after: float | None = None) -> list[TrainingSession]:
             session.refresh_from_db()
             reaped.append(session)
     return reaped
-
-
-def evaluation_session_count(market: Market) -> int:
-    """Evaluation sessions run on this market so far (the trial count for a deflated Sharpe)."""
-    return (
-        TrainingSession.objects.filter(markets=market)
-        .exclude(mode=SessionMode.PRODUCTION)
-        .filter(status=SessionStatus.SUCCEEDED)
-        .count()
-    )

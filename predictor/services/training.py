@@ -24,7 +24,7 @@ from predictor.ml.config import TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.ml.splits import PART_NAMES
 from predictor.models import SessionStatus, TrainingSession
-from predictor.selectors import candles_frame, stored_intervals
+from predictor.selectors.candles import candles_frame, stored_intervals
 from predictor.services.artifacts import artifacts_save, session_bundle
 from predictor.services.sessions import (
     Heartbeat,

@@ -19,10 +19,10 @@ from predictor.ml.charts import actual_vs_predicted_figure, curves_figure
 from predictor.ml.evaluation.backtest import BASELINES
 from predictor.ml.evaluation.report import break_even_sentence
 from predictor.models import EvaluationReport, TrainingSession
-from predictor.selectors_web import (
+from predictor.selectors.predictions import predictions_frame
+from predictor.selectors.sessions import (
     default_session,
     evaluation_session_list,
-    predictions_frame,
     session_report_list,
 )
 from predictor.views._common import TARGET_UNITS, chart

@@ -22,15 +22,13 @@ from predictor.forms import SessionPickForm
 from predictor.ml.charts import forecast_figure
 from predictor.ml.intervals import parse_interval
 from predictor.models import SessionMode, TrainingSession
-from predictor.selectors_web import (
-    default_session,
+from predictor.selectors.predictions import (
     prediction_rows,
     prediction_span,
     predictions_fingerprint,
     predictions_frame,
-    production_session_list,
-    session_steps,
 )
+from predictor.selectors.sessions import default_session, production_session_list, session_steps
 from predictor.views._common import DEFAULT_SPAN, TARGET_UNITS, chart, default_range, interval_text
 
 CSV_HEADER = (

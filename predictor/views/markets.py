@@ -17,8 +17,8 @@ from predictor.ml.charts import candles_figure
 from predictor.ml.downsample import MAX_POINTS, interval_for_points
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import Market
-from predictor.selectors import market_coverage_list
-from predictor.selectors_web import MarketSeries, candles_window, market_series_list
+from predictor.selectors.candles import candles_window, market_coverage_list
+from predictor.selectors.pages import MarketSeries, market_series_list
 from predictor.views._common import chart, default_range
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from predictor.forms import TrainForm
 from predictor.ml.charts import loss_figure
 from predictor.models import SessionStatus, TrainingSession
-from predictor.selectors_web import session_report_list
+from predictor.selectors.sessions import session_report_list
 from predictor.services.runs import run_cancel, run_start
 from predictor.services.sessions import TrainingError
 from predictor.views._common import chart

@@ -26,7 +26,7 @@ from predictor.ml.evaluation.report import EvaluationInputs, evaluation_report
 from predictor.ml.evaluation.sharpe import reality_check
 from predictor.ml.evaluation.threshold import choose_threshold
 from predictor.models import EvaluationReport, Market, Prediction, TrainingSession
-from predictor.selectors import candles_frame
+from predictor.selectors.candles import candles_frame
 from predictor.services.sessions import session_create
 from tests.predictor.conftest import TINY
 

@@ -33,7 +33,7 @@ from predictor.models import (
     SessionStatus,
     TrainingSession,
 )
-from predictor.selectors import candles_frame
+from predictor.selectors.candles import candles_frame
 from predictor.services.artifacts import artifact_names, forecasters
 from predictor.services.sessions import session_create
 from tests.predictor.conftest import T0

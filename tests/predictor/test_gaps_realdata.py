@@ -20,7 +20,7 @@ from predictor.ml.config import TrainConfig
 from predictor.ml.features import feature_lookback
 from predictor.ml.training import prepare_data, sample_reach
 from predictor.models import Market
-from predictor.selectors import candles_frame
+from predictor.selectors.candles import candles_frame
 from predictor.services.evaluation import _usable
 from predictor.services.sessions import session_create
 from predictor.services.training import session_run

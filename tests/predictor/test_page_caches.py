@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from predictor.ml.candles import CandleChunk
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market
-from predictor.selectors import candles_frame
+from predictor.selectors.candles import candles_frame
 from predictor.services.candle_store import candles_upsert
 from tests.predictor.conftest import T0, store_candles
 

@@ -195,7 +195,9 @@ def test_a_validation_tail_in_production_needs_early_stopping(
     make_market: Callable[..., Market],
 ) -> None:
     make_market("BTCUSD", 30)
-    with pytest.raises(CommandError, match=r"--val-split: a production session without early stopping"):
+    with pytest.raises(
+        CommandError, match=r"--val-split: a production session without early stopping"
+    ):
         run("-V", "false", "--val-split", "0.2", "--async")
     assert not TrainingSession.objects.exists()
     session = queued("-V", "false", "--val-split", "0.2", "--early-stopping", "2")
@@ -239,7 +241,10 @@ def test_continuing_cannot_change_the_model_shape(make_market: Callable[..., Mar
     make_market("BTCUSD", 300)
     run("-V", "false", "-W", "8", "-U", "4", "-P", "1", "-B", "32", "--no-xla")
     parent = TrainingSession.objects.get()
-    with pytest.raises(CommandError, match=r"-W/--window-length: the continued session .* window=8; a continuation cannot"):
+    with pytest.raises(
+        CommandError,
+        match=r"-W/--window-length: the continued session .* window=8; a continuation cannot",
+    ):
         run("-X", str(parent.id), "-W", "16")
     with pytest.raises(CommandError, match=r"-S/--start-date"):
         run("-X", str(parent.id), "-S", "2024-01-01")

@@ -65,7 +65,7 @@ def test_walk_forward_needs_its_block_sizes(make_market: Callable[..., Market]) 
     with pytest.raises(CommandError, match="--train-size: a sliding window needs"):
         run("walk_forward", *TINY_FLAGS, "--step", "50", "--min-train", "100",
             "--scheme", "sliding")  # fmt: skip
-    with pytest.raises(CommandError, match="--step: .*no fold fits"):
+    with pytest.raises(CommandError, match=r"--step: .*no fold fits"):
         run("walk_forward", *TINY_FLAGS, "--step", "50", "--min-train", "5000")
     with pytest.raises(CommandError, match="unrecognized arguments: -X"):
         run("walk_forward", *TINY_FLAGS, "--step", "50", "--min-train", "100", "-X", "x")

@@ -1,4 +1,8 @@
-"""Reads: market lists and candle DataFrames, straight from one query into numpy."""
+"""Markets and their candles: coverage, lookups, DataFrames straight from one query into numpy.
+
+Also the two bounded reads the API and the admin page through: the first stored
+open time in a range (one index probe) and a keyset-paged slice of candle rows.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,10 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, QuerySet
 
 from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval, parse_interval
-from predictor.ml.resample import GapReport, find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
+from predictor.ml.resample import find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
 from predictor.models import Candle, Market
 
 _FIELDS = ("open", "high", "low", "close", "volume")
@@ -88,6 +92,16 @@ def market_get(symbol: str, exchange: str | None = None) -> Market:
     if len(found) > 1:
         raise Market.MultipleObjectsReturned(f"{symbol} is on several exchanges; name one")
     return found[0]
+
+
+def market_list(*, exchange: str | None = None, symbol: str | None = None) -> QuerySet[Market]:
+    """Markets by exchange then symbol; ``symbol`` matches in any case."""
+    markets = Market.objects.order_by("exchange", "symbol")
+    if exchange is not None:
+        markets = markets.filter(exchange=exchange)
+    if symbol is not None:
+        markets = markets.filter(symbol=symbol.upper())
+    return markets
 
 
 def stored_intervals(market: Market) -> list[Interval]:
@@ -271,12 +285,83 @@ def candles_frames(
     return joined
 
 
-__all__ = [
-    "GapReport",
-    "MarketCoverage",
-    "candles_frame",
-    "candles_frames",
-    "market_coverage_list",
-    "market_get",
-    "stored_intervals",
-]
+def candles_window(
+    market: Market, start: datetime, end: datetime, interval: Interval
+) -> pd.DataFrame:
+    """Candles of ``market`` opened in [start, end) at ``interval`` (resampled if coarser)."""
+    return candles_frame(market, start, end, interval=interval)
+
+
+def candle_first_open(
+    market: Market,
+    interval: Interval,
+    at_or_after: datetime | None = None,
+    before: datetime | None = None,
+) -> datetime | None:
+    """The first stored candle in ``[at_or_after, before)``: one probe of the candle key.
+
+    Raw SQL: the ORM's query building cost more than the lookup itself, twice an API page.
+    """
+    sql = f'SELECT MIN(open_time) FROM {Candle._meta.db_table} WHERE market_id = %s AND "interval" = %s'
+    params: list[Any] = [market.pk, interval.seconds]
+    for bound, op in ((at_or_after, ">="), (before, "<")):
+        if bound is not None:
+            sql += f" AND open_time {op} %s"
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        (found,) = cur.fetchone()
+    if found is None or isinstance(found, datetime):
+        return _aware(found)
+    return _aware(datetime.fromisoformat(found))  # SQLite hands MIN() back as text
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+# The admin's candle browser: a page of a market's candles, keyset-paged by time.
+CANDLE_PAGE_ROWS = 100
+_CANDLE_FIELDS = ("open_time", *_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class CandlePage:
+    """One page of candles, newest first, and where the neighbouring pages start."""
+
+    rows: list[dict[str, Any]]
+    newer: datetime | None  # open time of the first row, when newer candles exist
+    older: datetime | None  # open time of the last row, when older candles exist
+
+
+def candle_page(
+    market: Market,
+    interval: str,
+    *,
+    before: datetime | None = None,
+    after: datetime | None = None,
+    size: int = CANDLE_PAGE_ROWS,
+) -> CandlePage:
+    """Up to ``size`` candles before ``before`` (or after ``after``, or the newest).
+
+    Each page is one index range scan on (market, interval, open_time) plus two
+    index probes for its neighbours, however deep into the history it is.
+    """
+    candles = Candle.objects.filter(market=market, interval=interval)
+    rows: list[dict[str, Any]] = []
+    if after is not None:
+        newer = candles.filter(open_time__gt=after).order_by("open_time")
+        rows = list(newer.values(*_CANDLE_FIELDS)[:size])[::-1]
+    if after is None or len(rows) < size:  # paging back up to the top ends on the newest page
+        older = candles.filter(open_time__lt=before) if before is not None else candles
+        rows = list(older.order_by("-open_time").values(*_CANDLE_FIELDS)[:size])
+    if not rows:
+        return CandlePage([], newer=None, older=None)
+    first, last = rows[0]["open_time"], rows[-1]["open_time"]
+    return CandlePage(
+        rows,
+        newer=first if candles.filter(open_time__gt=first).exists() else None,
+        older=last if candles.filter(open_time__lt=last).exists() else None,
+    )

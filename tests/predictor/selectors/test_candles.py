@@ -8,7 +8,15 @@ import pytest
 from predictor.ml.candles import CandleChunk
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market
-from predictor.selectors import candles_frame, candles_frames, market_coverage_list, market_get
+from predictor.selectors.candles import (
+    candle_first_open,
+    candle_page,
+    candles_frame,
+    candles_frames,
+    market_coverage_list,
+    market_get,
+    market_list,
+)
 
 pytestmark = pytest.mark.django_db
 T0 = 1_704_067_200
@@ -94,3 +102,42 @@ def test_deleting_a_market_deletes_its_candles_only() -> None:
     a.delete()
     assert Candle.objects.count() == 2
     assert set(Candle.objects.values_list("market__symbol", flat=True)) == {"ETHUSDT"}
+
+
+def test_market_list_is_ordered_by_exchange_then_symbol_and_filters_in_any_case() -> None:
+    for exchange, symbol in (("gemini", "BTCUSD"), ("binance", "ETHUSDT"), ("binance", "BTCUSD")):
+        Market.objects.create(exchange=exchange, symbol=symbol)
+    listed = [(m.exchange, m.symbol) for m in market_list()]
+    assert listed == [("binance", "BTCUSD"), ("binance", "ETHUSDT"), ("gemini", "BTCUSD")]
+    assert [m.exchange for m in market_list(symbol="btcusd")] == ["binance", "gemini"]
+    assert [m.symbol for m in market_list(exchange="binance", symbol="ethusdt")] == ["ETHUSDT"]
+    assert list(market_list(exchange="kraken")) == []
+
+
+def test_first_open_is_the_first_stored_candle_in_a_half_open_range() -> None:
+    market = store("BTCUSDT", [0, 1, 5, 6])
+    minute = parse_interval("1m")
+
+    def at(m: int) -> datetime:
+        return datetime.fromtimestamp(T0 + 60 * m, tz=UTC)
+
+    assert candle_first_open(market, minute) == at(0)
+    assert candle_first_open(market, minute, at(2)) == at(5)
+    assert candle_first_open(market, minute, at(2), at(5)) is None  # before is exclusive
+    assert candle_first_open(market, minute, at(7)) is None
+    assert candle_first_open(market, parse_interval("1h")) is None
+
+
+def test_candle_pages_walk_back_from_the_newest_and_forward_again() -> None:
+    market = store("BTCUSDT", list(range(5)))
+    newest = candle_page(market, "1m", size=2)
+    assert [r["open"] for r in newest.rows] == [5.0, 4.0]
+    assert newest.newer is None
+    older = candle_page(market, "1m", before=newest.older, size=2)
+    assert [r["open"] for r in older.rows] == [3.0, 2.0]
+    oldest = candle_page(market, "1m", before=older.older, size=2)
+    assert [r["open"] for r in oldest.rows] == [1.0]
+    assert oldest.older is None
+    back = candle_page(market, "1m", after=oldest.newer, size=2)
+    assert [r["open"] for r in back.rows] == [3.0, 2.0]
+    assert candle_page(market, "1h").rows == []
