@@ -6,6 +6,7 @@ open time in a range (one index probe) and a keyset-paged slice of candle rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 from collections.abc import Sequence
@@ -19,9 +20,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, Min, QuerySet
 
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval, parse_interval
 from predictor.ml.resample import find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
-from predictor.models import Candle, Market
+from predictor.models import Candle, Market, TrainingSession
 
 _FIELDS = ("open", "high", "low", "close", "volume")
 _PG_EPOCH = 946_684_800  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from there
@@ -365,3 +367,36 @@ def candle_page(
         newer=first if candles.filter(open_time__gt=first).exists() else None,
         older=last if candles.filter(open_time__lt=last).exists() else None,
     )
+
+
+class CandlesMissing(ValueError):
+    """A session's market has no candles in the asked range, or only coarser ones."""
+
+
+def session_frames(
+    session: TrainingSession,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The session's markets' candles in [start, end], at its interval, keyed by symbol.
+
+    Raises :class:`CandlesMissing` when a market has none there, or only coarser ones.
+    """
+    by_symbol = {m.symbol: m for m in session.markets.all()}
+    interval = parse_interval(session.interval)
+    # The end is inclusive for users (-E 2024-01-31 means that day too); the selector's is not.
+    stop = end + dt.timedelta(seconds=interval.seconds) if end is not None else None
+    frames: dict[str, pd.DataFrame] = {}
+    for symbol in session.symbols:
+        finest = stored_intervals(by_symbol[symbol])
+        if not finest or finest[0].seconds > interval.seconds:
+            raise CandlesMissing(
+                f"{symbol}: stored candles are {finest[0].code if finest else 'none'}, "
+                f"coarser than the session's interval {interval.code}"
+            )
+        frame = candles_frame(by_symbol[symbol], start, stop, interval=interval)
+        frame = frame[list(OHLCV_FIELDS)]
+        if frame.empty:
+            raise CandlesMissing(f"{symbol}: no candles between {start} and {end}")
+        frames[symbol] = frame
+    return frames

@@ -38,9 +38,9 @@ from predictor.ml.forecasting import (
 )
 from predictor.ml.intervals import parse_interval
 from predictor.models import Candle, Market, Prediction, SessionStatus, TrainingSession
+from predictor.selectors.candles import CandlesMissing, session_frames
 from predictor.services.artifacts import session_bundle
 from predictor.services.sessions import TrainingError
-from predictor.services.training import session_frames
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def session_forecast(
     stop = end + (config.reach + 1) * step if end else None
     try:
         frames = session_frames(session, first - history if first else None, stop)
-    except TrainingError as exc:
+    except CandlesMissing as exc:
         raise ForecastError(str(exc)) from exc
     newest = min(frame.index[-1] for frame in frames.values())
     if first is not None and newest < first:  # no new candle: skip loading the model

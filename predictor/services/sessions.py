@@ -36,7 +36,7 @@ from django.utils import timezone
 from predictor.ml.config import ConfigError, TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
-from predictor.selectors.candles import stored_intervals
+from predictor.selectors.candles import market_get, stored_intervals
 
 logger = logging.getLogger(__name__)
 
@@ -65,21 +65,18 @@ class TrainingError(Exception):
 def _markets(symbols: Sequence[str], exchange: str | None) -> list[Market]:
     found: list[Market] = []
     for symbol in symbols:
-        markets = Market.objects.filter(symbol=symbol.upper())
-        if exchange:
-            markets = markets.filter(exchange=exchange)
-        hits = list(markets[:2])
-        if not hits:
+        try:
+            found.append(market_get(symbol, exchange))
+        except Market.DoesNotExist:
             where = f" on {exchange}" if exchange else ""
             raise TrainingError(
                 f"no market {symbol.upper()}{where}; import its candles first", field="symbols"
-            )
-        if len(hits) > 1:
+            ) from None
+        except Market.MultipleObjectsReturned:
             raise TrainingError(
                 f"{symbol.upper()} is on several exchanges; name one with --exchange",
                 field="exchange",
-            )
-        found.append(hits[0])
+            ) from None
     exchanges = {m.exchange for m in found}
     if len(exchanges) > 1:
         raise TrainingError(

@@ -9,7 +9,6 @@ and records the outcome. Where it runs (here, or on a Celery worker) is decided 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,12 +18,10 @@ import pandas as pd
 from django.conf import settings
 from django.utils import timezone
 
-from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.config import TrainConfig
-from predictor.ml.intervals import parse_interval
 from predictor.ml.splits import PART_NAMES
 from predictor.models import SessionStatus, TrainingSession
-from predictor.selectors.candles import candles_frame, stored_intervals
+from predictor.selectors.candles import session_frames
 from predictor.services.artifacts import artifacts_save, session_bundle
 from predictor.services.sessions import (
     Heartbeat,
@@ -38,32 +35,6 @@ from predictor.services.sessions import (
 logger = logging.getLogger(__name__)
 
 EpochFn = Callable[[int, int, dict[str, float]], None]
-
-
-def session_frames(
-    session: TrainingSession,
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-) -> dict[str, pd.DataFrame]:
-    """The session's markets' candles in [start, end], at its interval, keyed by symbol."""
-    by_symbol = {m.symbol: m for m in session.markets.all()}
-    interval = parse_interval(session.interval)
-    # The end is inclusive for users (-E 2024-01-31 means that day too); the selector's is not.
-    stop = end + dt.timedelta(seconds=interval.seconds) if end is not None else None
-    frames: dict[str, pd.DataFrame] = {}
-    for symbol in session.symbols:
-        finest = stored_intervals(by_symbol[symbol])
-        if not finest or finest[0].seconds > interval.seconds:
-            raise TrainingError(
-                f"{symbol}: stored candles are {finest[0].code if finest else 'none'}, "
-                f"coarser than the session's interval {interval.code}"
-            )
-        frame = candles_frame(by_symbol[symbol], start, stop, interval=interval)
-        frame = frame[list(OHLCV_FIELDS)]
-        if frame.empty:
-            raise TrainingError(f"{symbol}: no candles between {start} and {end}")
-        frames[symbol] = frame
-    return frames
 
 
 def one_or_many(frames: dict[str, pd.DataFrame]) -> Any:

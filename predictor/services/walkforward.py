@@ -30,10 +30,11 @@ from django.utils import timezone
 from predictor.ml.config import TrainConfig
 from predictor.ml.walkforward import Scheme, WalkForwardError, plan_walk_forward
 from predictor.models import Prediction, SessionMode, SessionStatus, TrainingSession
+from predictor.selectors.candles import session_frames
 from predictor.services.evaluation import session_evaluate
 from predictor.services.forecasting import store_forecasts
 from predictor.services.sessions import Heartbeat, TrainingError, error_text, session_create
-from predictor.services.training import one_or_many, session_frames
+from predictor.services.training import one_or_many
 
 logger = logging.getLogger(__name__)
 FoldFn = Callable[[int, int, dict[str, Any]], None]

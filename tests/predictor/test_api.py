@@ -873,3 +873,30 @@ def test_the_browsable_api_renders_html(api, make_market, alice):
     form = api.get("/api/sessions/", HTTP_ACCEPT="text/html").content.decode()
     assert "application/json" in form
     assert 'name="_content"' in form
+
+
+@pytest.mark.parametrize(
+    ("change", "value"), [("interval", "1d"), ("horizon", 3), ("cnn_blocks", 4), ("units", 9)]
+)
+def test_an_api_continuation_cannot_change_what_the_model_was_built_with(
+    as_alice, trained_session, change, value
+):
+    parent = trained_session()
+    body = {"symbols": parent.symbols, "parent": str(parent.pk), "config": {change: value}}
+    response = as_alice.post("/api/sessions/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert "a continuation cannot change it" in response.json()["config"][change][0]
+    assert TrainingSession.objects.count() == 1
+
+
+def test_an_api_continuation_inherits_the_parents_config(
+    as_alice, trained_session, django_capture_on_commit_callbacks
+):
+    parent = trained_session(window=6)
+    body = {"symbols": parent.symbols, "parent": str(parent.pk), "config": {"epochs": 2}}
+    with django_capture_on_commit_callbacks():
+        response = as_alice.post("/api/sessions/", body, format="json")
+    assert response.status_code == 201, response.content
+    child = TrainingSession.objects.get(pk=response.json()["id"])
+    assert child.config == {**parent.config, "epochs": 2}
+    assert child.requested_start > parent.data_end

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from predictor.ml.config import TrainConfig
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
 from tests.predictor.conftest import T0, store_candles
 
@@ -301,3 +302,11 @@ def test_a_session_whose_data_is_all_gap_is_refused_with_the_counts(
         match=r"validation split: no samples of real data .* 397 read more than max_fill=0",
     ):
         run("-N", "BTCUSDT", "--arch", "zero", "--target", "return", "--horizon", "2", "-W", "16")
+
+
+def test_every_config_field_has_a_flag() -> None:
+    import dataclasses
+
+    from predictor.management.training_flags import CONFIG_FLAGS
+
+    assert set(CONFIG_FLAGS) == {f.name for f in dataclasses.fields(TrainConfig)}
