@@ -20,8 +20,23 @@ from predictor.ml.intervals import IntervalError, parse_interval
 FEATURE_SETS: tuple[str, ...] = ("close", "ohlcv", "returns", "trend", "time", "cross")
 TARGET_KINDS: tuple[str, ...] = ("price", "return", "logreturn", "updown", "range")
 SCALERS: tuple[str, ...] = ("standard", "minmax", "robust", "window")
-ARCHS: tuple[str, ...] = ("lstm", "cnn", "mlp", "range", "ridge", "zero", "persistence")
-NETWORK_ARCHS: frozenset[str] = frozenset({"lstm", "cnn", "mlp", "range"})
+# Every architecture: whether it is a Keras network (built by ``predictor.ml.networks``)
+# or a baseline (``predictor.ml.baselines``), and which targets it can learn. A new
+# network adds its line here and its builder there.
+ARCH_TABLE: dict[str, tuple[bool, frozenset[str]]] = {
+    "lstm": (True, frozenset({"price", "return", "logreturn"})),
+    "cnn": (True, frozenset({"price", "return", "logreturn"})),
+    "mlp": (True, frozenset({"updown"})),
+    "range": (True, frozenset({"range"})),
+    "ridge": (False, frozenset({"price", "return", "logreturn", "range"})),
+    "zero": (False, frozenset({"price", "return", "logreturn", "updown", "range"})),
+    "persistence": (False, frozenset({"price", "return", "logreturn"})),
+}
+ARCHS: tuple[str, ...] = tuple(ARCH_TABLE)
+NETWORK_ARCHS: frozenset[str] = frozenset(a for a, (network, _) in ARCH_TABLE.items() if network)
+ARCH_TARGETS: dict[str, frozenset[str]] = {a: targets for a, (_, targets) in ARCH_TABLE.items()}
+
+
 OPTIMIZERS: tuple[str, ...] = (
     "adam",
     "adamw",
@@ -92,18 +107,6 @@ FIXED_ON_CONTINUE: tuple[str, ...] = (
 # the defaults a request gets when it names one side and not the other.
 _ARCH_FOR_TARGET: dict[str, str] = {"updown": "mlp", "range": "range"}
 _TARGET_FOR_ARCH: dict[str, str] = {"mlp": "updown", "range": "range"}
-
-# Which targets each architecture can learn.
-ARCH_TARGETS: dict[str, frozenset[str]] = {
-    "lstm": frozenset({"price", "return", "logreturn"}),
-    "cnn": frozenset({"price", "return", "logreturn"}),
-    "mlp": frozenset({"updown"}),
-    "range": frozenset({"range"}),
-    "ridge": frozenset({"price", "return", "logreturn", "range"}),
-    "zero": frozenset({"price", "return", "logreturn", "updown", "range"}),
-    "persistence": frozenset({"price", "return", "logreturn"}),
-}
-
 
 class ConfigError(ValueError):
     """A bad hyper-parameter; ``field`` names it."""

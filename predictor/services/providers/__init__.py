@@ -7,6 +7,8 @@ tests point them at a local server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 
 from predictor.models import Exchange, Market
@@ -23,8 +25,6 @@ from predictor.services.providers.http import (
     QuotaExhausted,
     RetryPolicy,
 )
-
-PROVIDERS = ("binance", "coinapi")
 
 __all__ = [
     "PROVIDERS",
@@ -57,26 +57,39 @@ def _timeout() -> tuple[float, float]:
     return (5.0, float(settings.MARKET_DATA_TIMEOUT_SECONDS))
 
 
+def _binance() -> CandleProvider:
+    return BinanceProvider(
+        spot_url=settings.BINANCE_API_URL,
+        futures_url=settings.BINANCE_FUTURES_API_URL,
+        client=HttpClient("binance", timeout=_timeout(), retry=_retry_policy()),
+    )
+
+
+def _coinapi() -> CandleProvider:
+    return CoinApiProvider(
+        base_url=settings.COINAPI_URL,
+        api_key=settings.COINAPI_KEY,
+        client=HttpClient(
+            "coinapi",
+            timeout=_timeout(),
+            retry=_retry_policy(),
+            error_hook=coinapi_error_hook("coinapi"),
+        ),
+    )
+
+
+# Provider name (``update_stocks --provider``) → a factory configured from settings. A new
+# provider is a module beside these and one line here.
+_FACTORIES: dict[str, Callable[[], CandleProvider]] = {"binance": _binance, "coinapi": _coinapi}
+PROVIDERS: tuple[str, ...] = tuple(_FACTORIES)
+
+
 def provider_get(name: str) -> CandleProvider:
     """The provider called ``name``, configured from settings."""
-    if name == "binance":
-        return BinanceProvider(
-            spot_url=settings.BINANCE_API_URL,
-            futures_url=settings.BINANCE_FUTURES_API_URL,
-            client=HttpClient("binance", timeout=_timeout(), retry=_retry_policy()),
-        )
-    if name == "coinapi":
-        return CoinApiProvider(
-            base_url=settings.COINAPI_URL,
-            api_key=settings.COINAPI_KEY,
-            client=HttpClient(
-                "coinapi",
-                timeout=_timeout(),
-                retry=_retry_policy(),
-                error_hook=coinapi_error_hook("coinapi"),
-            ),
-        )
-    raise ValueError(f"unknown provider {name!r}; use one of {', '.join(PROVIDERS)}")
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        raise ValueError(f"unknown provider {name!r}; use one of {', '.join(PROVIDERS)}")
+    return factory()
 
 
 def provider_default_for(market: Market) -> str:
