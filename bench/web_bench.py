@@ -139,7 +139,7 @@ def train_session() -> object:
     if session.status != "succeeded":
         sys.exit(f"training failed: {session.error}")
     print(f"trained session {session.pk} in {time.perf_counter() - started:.1f} s")
-    try:  # the forecast page shows stored forecasts (predictor.services.forecasting, issue 5)
+    try:  # the forecast page shows stored forecasts (predictor.services.forecasting)
         from predictor.services.forecasting import session_forecast
 
         result = session_forecast(session, start=last.open_time - dt.timedelta(hours=6))

@@ -200,7 +200,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- REST API (issue 6): reads public, writes need a user, JSON bodies only ---------------
+# --- REST API: reads public, writes need a user, JSON bodies only ---------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous write is answered 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -253,7 +253,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
 }
 
-# --- Live market data (issue 3: update_stocks, beat schedule, bulk download) ----------
+# --- Live market data (update_stocks, beat schedule, bulk download) ---------------
 # Base URLs are settings so tests point them at a local server; the CoinAPI key
 # lives in the environment only, never in the repository.
 BINANCE_API_URL = env.str("BINANCE_API_URL") or "https://api.binance.com"
@@ -283,7 +283,7 @@ CELERY_BEAT_SCHEDULE = {
 # (predictor.ml.evaluation.report.MIN_REAL_VALIDATION_FORECASTS is the same default).
 EVALUATION_MIN_VALIDATION_FORECASTS = env.int("EVALUATION_MIN_VALIDATION_FORECASTS", 100, minimum=1)
 
-# --- Training sessions (issue 4) ------------------------------------------------------
+# --- Training sessions -------------------------------------------------------------------
 # A running session writes a heartbeat this often; one silent for TRAINING_STALE_SECONDS
 # (its worker was killed) is marked failed by the reaper, which beat runs this often.
 TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
@@ -295,7 +295,7 @@ CELERY_BEAT_SCHEDULE["reap-training-sessions"] = {
     "options": {"queue": "default", "expires": TRAINING_REAP_SECONDS},
 }
 
-# --- Web pages (issue 6) ----------------------------------------------------------------
+# --- Web pages --------------------------------------------------------------------------
 # Plotly.js is served from the installed plotly package (predictor/staticfinders.py),
 # so the pages need no CDN and no committed copy of plotly.min.js.
 STATICFILES_FINDERS = [

@@ -184,7 +184,7 @@ class ImportedFile(models.Model):
         return self.path
 
 
-# --- Training sessions, predictions and reports (issues 4 and 5) ---------------------------
+# --- Training sessions, predictions and reports ----------------------------------------------
 
 
 class SessionStatus(models.TextChoices):
