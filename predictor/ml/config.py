@@ -108,6 +108,7 @@ FIXED_ON_CONTINUE: tuple[str, ...] = (
 _ARCH_FOR_TARGET: dict[str, str] = {"updown": "mlp", "range": "range"}
 _TARGET_FOR_ARCH: dict[str, str] = {"mlp": "updown", "range": "range"}
 
+
 class ConfigError(ValueError):
     """A bad hyper-parameter; ``field`` names it."""
 
