@@ -301,7 +301,16 @@ def reality_check(
         f"White Reality Check {fmt_p(float(pvalues['upper']))})."
     )
     return RealityCheck(
-        float(np.max(bench.mean() - models.mean(axis=0))), consistent,
-        float(pvalues["upper"]), float(pvalues["lower"]), len(bench), models.shape[1], reps,
-        block, seed, alpha, significant, sentence,
-    )  # fmt: skip
+        statistic=float(np.max(bench.mean() - models.mean(axis=0))),
+        p_value=consistent,
+        reality_check_p_value=float(pvalues["upper"]),
+        lower_p_value=float(pvalues["lower"]),
+        n=len(bench),
+        n_models=models.shape[1],
+        reps=reps,
+        block_size=block,
+        seed=seed,
+        alpha=alpha,
+        significant=significant,
+        sentence=sentence,
+    )
