@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
-from django.db.models import Exists, OuterRef, QuerySet
 
 from predictor.ml.config import (
     FEATURE_SETS,
@@ -23,7 +22,8 @@ from predictor.ml.config import (
     TrainConfig,
 )
 from predictor.ml.intervals import CANONICAL_INTERVALS
-from predictor.models import Candle, Market, TrainingSession
+from predictor.models import Market, TrainingSession
+from predictor.selectors.candles import markets_with_candles
 from predictor.services.runs import RunRequest, run_config
 from predictor.services.sessions import TrainingError
 
@@ -95,10 +95,6 @@ def session_label(session: TrainingSession) -> str:
         f"{session.created:%Y-%m-%d %H:%M} · {session.arch}/{session.target} "
         f"{','.join(session.symbols)} {session.interval} · {session.get_status_display()}"
     )
-
-
-def markets_with_candles() -> QuerySet[Market]:
-    return Market.objects.filter(Exists(Candle.objects.filter(market=OuterRef("pk"))))
 
 
 class MarketChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]

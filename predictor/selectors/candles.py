@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, QuerySet
 
 from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval, parse_interval
@@ -94,6 +94,11 @@ def market_get(symbol: str, exchange: str | None = None) -> Market:
     if len(found) > 1:
         raise Market.MultipleObjectsReturned(f"{symbol} is on several exchanges; name one")
     return found[0]
+
+
+def markets_with_candles() -> QuerySet[Market]:
+    """Markets with at least one stored candle (what a training request may name)."""
+    return Market.objects.filter(Exists(Candle.objects.filter(market=OuterRef("pk"))))
 
 
 def market_list(*, exchange: str | None = None, symbol: str | None = None) -> QuerySet[Market]:

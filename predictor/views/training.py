@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from predictor.forms import TrainForm
 from predictor.ml.charts import loss_figure
 from predictor.models import SessionStatus, TrainingSession
-from predictor.selectors.sessions import session_report_list
+from predictor.selectors.sessions import session_list, session_report_list
 from predictor.services.runs import run_cancel, run_start
 from predictor.services.sessions import TrainingError
 from predictor.views._common import chart
@@ -60,7 +60,7 @@ def _config_text(value: Any) -> str:
 
 
 def training_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(TrainingSession.objects.all(), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(session_list(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "predictor/training_list.html", {"page": page})
 
 
