@@ -15,11 +15,12 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, Min
 
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval, parse_interval
 from predictor.ml.resample import GapReport, find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
 from predictor.models import Candle, Market
 
-_FIELDS = ("open", "high", "low", "close", "volume")
+_FIELDS = OHLCV_FIELDS
 _PG_EPOCH = 946_684_800  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from there
 _PG_OUT = np.dtype(
     [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8")]

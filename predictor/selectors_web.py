@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from django.db.models import Count, Max, Min, Q, QuerySet
 
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import (
     Candle,
@@ -225,7 +226,7 @@ def session_steps(session: TrainingSession) -> list[int]:
 
 # The admin's candle browser: a page of a market's candles, keyset-paged by time.
 CANDLE_PAGE_ROWS = 100
-_CANDLE_FIELDS = ("open_time", "open", "high", "low", "close", "volume")
+_CANDLE_FIELDS = ("open_time", *OHLCV_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

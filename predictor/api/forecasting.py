@@ -22,13 +22,14 @@ from rest_framework import serializers
 from predictor.api.forecasters import forecasters
 from predictor.api.predict import CandleWindow
 from predictor.ml.artifacts import ArtifactError, latest_window
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.config import TrainConfig
 from predictor.ml.features import feature_lookback
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.ml.targets import UPDOWN_CLASSES
 from predictor.models import TrainingSession
 
-_OHLCV = ("open", "high", "low", "close", "volume")
+_OHLCV = OHLCV_FIELDS
 
 
 class ForecastUnavailable(Exception):

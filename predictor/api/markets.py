@@ -41,11 +41,12 @@ from predictor.api.serializers import (
     MarketQuerySerializer,
     MarketSerializer,
 )
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import Candle, Market
 from predictor.selectors import candles_frame, market_coverage_list, stored_intervals
 
-_FIELDS = ("open", "high", "low", "close", "volume")
+_FIELDS = OHLCV_FIELDS
 # Python datetimes end in year 9999; a page reaching past that is clamped.
 _LAST_SECOND = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp())
 

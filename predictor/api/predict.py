@@ -28,11 +28,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from predictor.api.throttling import ScopeThrottle
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.models import SessionStatus, TrainingSession
 
 MAX_CANDLES = 5000  # per market: a window plus the longest feature history (≈2,200) fits
 MAX_MARKETS = 20
-_OHLCV = ("open", "high", "low", "close", "volume")
+_OHLCV = OHLCV_FIELDS
 _SHOWN_ERRORS = 5
 _UNUSED_COLUMNS = ("history", "folds", "versions", "split", "samples", "error", "worker")
 

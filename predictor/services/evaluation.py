@@ -32,6 +32,7 @@ from predictor.ml.arrays import (
     filled_reads,
     unix_seconds,
 )
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.config import TrainConfig
 from predictor.ml.evaluation import (
     ChosenThreshold,
@@ -145,9 +146,7 @@ def _market_array(market: Market, interval: str, start: dt.datetime | None) -> M
     # One bar of slack: on SQLite the selector's start bound drops the candle at ``start``.
     slack = dt.timedelta(seconds=parse_interval(interval).seconds)
     frame = candles_frame(market, start - slack if start else None, interval=interval)
-    return align_markets(
-        {market.symbol: frame[["open", "high", "low", "close", "volume"]]}, interval
-    )
+    return align_markets({market.symbol: frame[list(OHLCV_FIELDS)]}, interval)
 
 
 def _check(session: TrainingSession) -> TrainConfig:

@@ -40,6 +40,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.config import ConfigError, TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
@@ -296,7 +297,7 @@ def session_frames(
                 f"coarser than the session's interval {interval.code}"
             )
         frame = candles_frame(by_symbol[symbol], start, stop, interval=interval)
-        frame = frame[["open", "high", "low", "close", "volume"]]
+        frame = frame[list(OHLCV_FIELDS)]
         if frame.empty:
             raise TrainingError(f"{symbol}: no candles between {start} and {end}")
         frames[symbol] = frame
