@@ -291,6 +291,14 @@ class TrainingSession(models.Model):
     def has_artifact(self) -> bool:
         return bool(self.manifest)
 
+    @property
+    def has_model(self) -> bool:
+        """A trained model can be loaded: the run succeeded and its artifact was stored.
+
+        The manifest is saved last, so a succeeded run without one lost its artifact.
+        """
+        return self.status == SessionStatus.SUCCEEDED and self.has_artifact
+
 
 class Prediction(models.Model):
     """One forecast of one market by one session for one window and output step.

@@ -175,7 +175,7 @@ class SessionCreateSerializer(StrictSerializer):
         if start is not None and end is not None and start >= end:
             raise serializers.ValidationError({"end": ["must be after start"]})
         parent = attrs.get("parent")
-        if parent is not None and (parent.status != SessionStatus.SUCCEEDED or not parent.manifest):
+        if parent is not None and not parent.has_model:
             raise serializers.ValidationError(
                 {"parent": [f"session {parent.pk} is {parent.status}; it has no model to continue"]}
             )

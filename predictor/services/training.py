@@ -107,7 +107,7 @@ def session_create(
     if start is not None and end is not None and start >= end:
         raise TrainingError(f"start {start.isoformat()} is not before end {end.isoformat()}")
     if parent is not None:
-        if parent.status != SessionStatus.SUCCEEDED or not parent.has_artifact:
+        if not parent.has_model:
             raise TrainingError(f"session {parent.id} has no trained model to continue")
         if not TrainConfig.from_dict(parent.config).is_network:
             raise TrainingError(f"session {parent.id} is a baseline; only networks continue")
@@ -473,7 +473,7 @@ def session_bundle(session: TrainingSession) -> Any:
 
     from predictor.ml.artifacts import ArtifactError, bundle_from_bytes
 
-    if session.status != SessionStatus.SUCCEEDED or not session.manifest:
+    if not session.has_model:
         raise TrainingError(f"session {session.id} is {session.status}; it has no trained model")
     model_name, scaler_name, manifest_name = artifact_names(session)
     weights, scalers = storages["model_weights"], storages["scalers"]
