@@ -25,24 +25,7 @@ from predictor.api.serializers import (
     ReportSerializer,
 )
 from predictor.models import EvaluationReport, Prediction
-
-_COLUMNS = (
-    "id",
-    "session_id",
-    "market_id",
-    "market__symbol",
-    "anchor_time",
-    "issued_at",
-    "target_time",
-    "step",
-    "horizon",
-    "split",
-    "predicted",
-    "values",
-    "actual",
-    "actual_values",
-)
-_RENAMED = {"session_id": "session", "market_id": "market", "market__symbol": "symbol"}
+from predictor.prediction_columns import API_COLUMNS, prediction_lookups
 
 
 class PredictionListView(generics.ListAPIView[Prediction]):
@@ -66,7 +49,7 @@ class PredictionListView(generics.ListAPIView[Prediction]):
             rows = rows.filter(target_time__lt=params["end"])
         if "split" in params:
             rows = rows.filter(split=params["split"])
-        return rows.values(*_COLUMNS)
+        return rows.values(*prediction_lookups(API_COLUMNS))
 
     @extend_schema(parameters=[PredictionQuerySerializer])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -74,7 +57,11 @@ class PredictionListView(generics.ListAPIView[Prediction]):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        rows = [{_RENAMED.get(k, k): v for k, v in row.items()} for row in page or ()]
+        lookups = prediction_lookups(API_COLUMNS)
+        rows = [
+            {name: row[lookup] for name, lookup in zip(API_COLUMNS, lookups, strict=True)}
+            for row in page or ()
+        ]
         return self.get_paginated_response(rows)
 
 
