@@ -10,6 +10,7 @@ shifted its data by one bar; storing open times only, per exchange, prevents it.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,9 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
 from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval
+
+if TYPE_CHECKING:
+    from predictor.ml.evaluation.kinds import ReportKind
 
 
 class Exchange(models.TextChoices):
@@ -375,3 +379,11 @@ class EvaluationReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.split}"
+
+    @property
+    def kind(self) -> ReportKind:
+        """Which report this is (strategy, classification, spa): the JSON says, or its keys."""
+        # Imported here: the evaluation package loads scipy and arch, which models need not.
+        from predictor.ml.evaluation.kinds import report_kind
+
+        return report_kind(self.report)
