@@ -10,6 +10,7 @@ shifted its data by one bar; storing open times only, per exchange, prevents it.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,9 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
 from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval
+
+if TYPE_CHECKING:
+    from predictor.ml.evaluation.kinds import ReportKind
 
 
 class Exchange(models.TextChoices):
@@ -291,6 +295,14 @@ class TrainingSession(models.Model):
     def has_artifact(self) -> bool:
         return bool(self.manifest)
 
+    @property
+    def has_model(self) -> bool:
+        """A trained model can be loaded: the run succeeded and its artifact was stored.
+
+        The manifest is saved last, so a succeeded run without one lost its artifact.
+        """
+        return self.status == SessionStatus.SUCCEEDED and self.has_artifact
+
 
 class Prediction(models.Model):
     """One forecast of one market by one session for one window and output step.
@@ -367,3 +379,11 @@ class EvaluationReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.split}"
+
+    @property
+    def kind(self) -> ReportKind:
+        """Which report this is (strategy, classification, spa): the JSON says, or its keys."""
+        # Imported here: the evaluation package loads scipy and arch, which models need not.
+        from predictor.ml.evaluation.kinds import report_kind
+
+        return report_kind(self.report)

@@ -40,6 +40,7 @@ from predictor.api.serializers import (
     MarketQuerySerializer,
     MarketSerializer,
 )
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.intervals import Interval, parse_interval
 from predictor.models import Market
 from predictor.selectors.candles import (
@@ -50,7 +51,7 @@ from predictor.selectors.candles import (
     stored_intervals,
 )
 
-_FIELDS = ("open", "high", "low", "close", "volume")
+_FIELDS = OHLCV_FIELDS
 # Python datetimes end in year 9999; a page reaching past that is clamped.
 _LAST_SECOND = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp())
 

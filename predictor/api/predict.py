@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from predictor.api.throttling import ScopeThrottle
 from predictor.ml.candles import OHLCV_FIELDS, CandleWindow
-from predictor.models import SessionStatus, TrainingSession
+from predictor.models import TrainingSession
 
 MAX_CANDLES = 5000  # per market: a window plus the longest feature history (≈2,200) fits
 MAX_MARKETS = 20
@@ -202,7 +202,7 @@ class PredictSerializer(serializers.Serializer):
         session = sessions.get(attrs["session"])
         if session is None:
             raise serializers.ValidationError({"session": ["no such training session"]})
-        if session.status != SessionStatus.SUCCEEDED or not session.manifest:
+        if not session.has_model:
             raise serializers.ValidationError(
                 {"session": [f"session is {session.status}; it has no trained model"]}
             )

@@ -25,26 +25,9 @@ from predictor.api.serializers import (
     ReportSerializer,
 )
 from predictor.models import EvaluationReport, Prediction
+from predictor.prediction_columns import API_COLUMNS, prediction_lookups
 from predictor.selectors.predictions import prediction_list
 from predictor.selectors.sessions import report_list
-
-_COLUMNS = (
-    "id",
-    "session_id",
-    "market_id",
-    "market__symbol",
-    "anchor_time",
-    "issued_at",
-    "target_time",
-    "step",
-    "horizon",
-    "split",
-    "predicted",
-    "values",
-    "actual",
-    "actual_values",
-)
-_RENAMED = {"session_id": "session", "market_id": "market", "market__symbol": "symbol"}
 
 
 class PredictionListView(generics.ListAPIView[Prediction]):
@@ -60,7 +43,7 @@ class PredictionListView(generics.ListAPIView[Prediction]):
         session = params.pop("session")
         if "market" in params:
             params["market_id"] = params.pop("market")
-        return prediction_list(session, **params).values(*_COLUMNS)
+        return prediction_list(session, **params).values(*prediction_lookups(API_COLUMNS))
 
     @extend_schema(parameters=[PredictionQuerySerializer])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -68,7 +51,11 @@ class PredictionListView(generics.ListAPIView[Prediction]):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        rows = [{_RENAMED.get(k, k): v for k, v in row.items()} for row in page or ()]
+        lookups = prediction_lookups(API_COLUMNS)
+        rows = [
+            {name: row[lookup] for name, lookup in zip(API_COLUMNS, lookups, strict=True)}
+            for row in page or ()
+        ]
         return self.get_paginated_response(rows)
 
 

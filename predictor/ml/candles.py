@@ -47,7 +47,7 @@ class CandleChunk:
 
     def __post_init__(self) -> None:
         n = self.open_time.shape[0]
-        for name in ("open", "high", "low", "close", "volume", "line"):
+        for name in (*OHLCV_FIELDS, "line"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(
                     f"CandleChunk column {name} has shape {getattr(self, name).shape}, expected ({n},)"

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.downsample import MAX_POINTS, lttb_indices
 
 FloatArray = npt.NDArray[np.float64]
@@ -116,7 +117,7 @@ def candles_figure(
     the close line is LTTB-thinned if longer.
     """
     t = as_times(times)
-    o, h, lo, c, vol = (np.asarray(ohlcv[k], dtype=np.float64) for k in ("open", "high", "low", "close", "volume"))  # fmt: skip
+    o, h, lo, c, vol = (np.asarray(ohlcv[k], dtype=np.float64) for k in OHLCV_FIELDS)
     fig = _figure(title, 500, top=48)
     layout = fig["layout"]
     if not title:

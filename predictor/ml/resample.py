@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from predictor.ml.candles import IntArray
+from predictor.ml.candles import OHLCV_FIELDS, IntArray
 from predictor.ml.intervals import Interval
 
-OHLCV = ["open", "high", "low", "close", "volume"]
+OHLCV = list(OHLCV_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from predictor.ml.intervals import INTERVAL_CHOICES, Interval, as_interval, pars
 from predictor.ml.resample import find_gaps, frame_from_arrays, mark_gaps, resample_ohlcv
 from predictor.models import Candle, Market, TrainingSession
 
-_FIELDS = ("open", "high", "low", "close", "volume")
+_FIELDS = OHLCV_FIELDS
 _PG_EPOCH = 946_684_800  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from there
 _PG_OUT = np.dtype(
     [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8")]

@@ -15,17 +15,11 @@ import pandas as pd
 from django.db.models import Count, Max, Min, Q, QuerySet
 
 from predictor.models import Market, Prediction, TrainingSession
-
-PREDICTION_COLUMNS: tuple[str, ...] = (
-    "market__symbol",
-    "anchor_time",
-    "issued_at",
-    "target_time",
-    "step",
-    "horizon",
-    "split",
-    "predicted",
-    "actual",
+from predictor.prediction_columns import (
+    CSV_COLUMNS,
+    FRAME_COLUMNS,
+    TIME_COLUMNS,
+    prediction_lookups,
 )
 
 
@@ -95,10 +89,10 @@ def predictions_frame(
     """
     rows = _predictions(session, start=start, end=end, splits=splits, step=step, market=market)
     frame = pd.DataFrame.from_records(
-        list(rows.values_list(*PREDICTION_COLUMNS)),
-        columns=["symbol", *PREDICTION_COLUMNS[1:]],
+        list(rows.values_list(*prediction_lookups(FRAME_COLUMNS))),
+        columns=list(FRAME_COLUMNS),
     )
-    for column in ("anchor_time", "issued_at", "target_time"):
+    for column in TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], utc=True)
     for column in ("predicted", "actual"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -113,8 +107,7 @@ def prediction_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """Every prediction of a session in the range, for the CSV download, streamed."""
     rows = _predictions(session, start=start, end=end, splits=None, step=None, market=None)
-    columns = ("market__exchange", *PREDICTION_COLUMNS, "values")
-    return rows.values_list(*columns).iterator(chunk_size=2000)
+    return rows.values_list(*prediction_lookups(CSV_COLUMNS)).iterator(chunk_size=2000)
 
 
 def prediction_list(

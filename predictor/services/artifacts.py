@@ -23,7 +23,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from predictor.ml.config import TrainConfig
-from predictor.models import SessionStatus, TrainingSession
+from predictor.models import TrainingSession
 from predictor.services.sessions import TrainingError
 
 CACHE_SIZE = 8  # a small LSTM is ~1 MB; a process serves a handful of live models
@@ -66,7 +66,7 @@ def session_bundle(session: TrainingSession) -> Any:
     """Load a succeeded session's model and scaler; refuses files that are not this session's."""
     from predictor.ml.artifacts import ArtifactError, bundle_from_bytes
 
-    if session.status != SessionStatus.SUCCEEDED or not session.manifest:
+    if not session.has_model:
         raise TrainingError(f"session {session.id} is {session.status}; it has no trained model")
     model_name, scaler_name, manifest_name = artifact_names(session)
     weights, scalers = storages["model_weights"], storages["scalers"]

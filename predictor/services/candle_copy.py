@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from django.db import IntegrityError, connection, transaction
 
-from predictor.ml.candles import CandleChunk
+from predictor.ml.candles import OHLCV_FIELDS, CandleChunk
 from predictor.ml.intervals import Interval
 from predictor.models import Candle, Market
 
@@ -23,7 +23,7 @@ STAGE = "candle_stage"
 DEMOTED = "candle_demoted"
 REPLACED = "candle_replaced"
 IV = '"interval"'  # a keyword in PostgreSQL: always quoted
-FIELDS = ("open", "high", "low", "close", "volume")
+FIELDS = OHLCV_FIELDS
 _PG_EPOCH = 946_684_800  # 2000-01-01 UTC, where PostgreSQL's binary timestamps count from
 _PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_BLOCK = 1 << 20

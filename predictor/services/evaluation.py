@@ -32,6 +32,7 @@ from predictor.ml.arrays import (
     filled_reads,
     unix_seconds,
 )
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.config import TrainConfig
 from predictor.ml.evaluation import (
     ChosenThreshold,
@@ -41,6 +42,7 @@ from predictor.ml.evaluation import (
     leakage_alarm,
 )
 from predictor.ml.evaluation.backtest import Mode
+from predictor.ml.evaluation.kinds import ClassificationReport, RealityCheckReport
 from predictor.ml.evaluation.metrics import (
     classification_metrics,
     directional_accuracy,
@@ -51,13 +53,15 @@ from predictor.ml.evaluation.report import (
     SPLIT_LABELS,
     EvaluationInputs,
     GapCounts,
+    SplitReport,
     check_validation_forecasts,
+    split_name,
 )
-from predictor.ml.evaluation.report import Split as ReportSplit
 from predictor.ml.evaluation.sharpe import reality_check
 from predictor.ml.features import feature_lookback
 from predictor.ml.forecasting import evaluation_inputs, forecast_return
 from predictor.ml.intervals import parse_interval
+from predictor.ml.splits import PART_NAMES
 from predictor.ml.training import sample_reach
 from predictor.models import (
     EvaluationReport,
@@ -71,8 +75,6 @@ from predictor.selectors.candles import candles_frame
 from predictor.selectors.sessions import evaluation_session_count
 from predictor.services.forecasting import ForecastResult, session_forecast, session_markets
 
-# Stored split name → the report's name for it.
-PARTS: dict[str, ReportSplit] = {"train": "training", "validation": "validation", "test": "test"}
 SPA_SPLIT = "spa"
 
 
@@ -83,7 +85,7 @@ class EvaluationError(Exception):
 @dataclass(frozen=True)
 class SplitEvaluation:
     split: str  # train, validation or test, as stored
-    report: Any  # predictor.ml.evaluation.EvaluationReport; None for updown
+    report: SplitReport | ClassificationReport
     data: dict[str, Any]  # the stored JSON
     leakage_alarm: bool
 
@@ -145,9 +147,7 @@ def _market_array(market: Market, interval: str, start: dt.datetime | None) -> M
     # One bar of slack: on SQLite the selector's start bound drops the candle at ``start``.
     slack = dt.timedelta(seconds=parse_interval(interval).seconds)
     frame = candles_frame(market, start - slack if start else None, interval=interval)
-    return align_markets(
-        {market.symbol: frame[["open", "high", "low", "close", "volume"]]}, interval
-    )
+    return align_markets({market.symbol: frame[list(OHLCV_FIELDS)]}, interval)
 
 
 def _check(session: TrainingSession) -> TrainConfig:
@@ -163,10 +163,10 @@ def _check(session: TrainingSession) -> TrainConfig:
 
 def _part_starts(session: TrainingSession) -> dict[str, int | None]:
     """Each part's end bound: the next part's first anchor (unix seconds), so spans never touch."""
-    firsts = [session.split.get(name, {}).get("first_time") for name in PARTS]
+    firsts = [session.split.get(name, {}).get("first_time") for name in PART_NAMES]
     stamps = [int(pd.Timestamp(t).timestamp()) if t else None for t in firsts]
     following = [next((s for s in stamps[i + 1 :] if s is not None), None) for i in range(3)]
-    return dict(zip(PARTS, following, strict=True))
+    return dict(zip(PART_NAMES, following, strict=True))
 
 
 def _usable(config: TrainConfig, array: MarketArray) -> np.ndarray:
@@ -205,7 +205,7 @@ def _inputs(
     inputs: dict[str, EvaluationInputs] = {}
     rows: dict[str, _Rows] = {}
     counts: dict[str, GapCounts] = {}
-    for name in PARTS:
+    for name in PART_NAMES:
         part = _split_rows(session, market, name)
         positions = (part.anchor - int(times[0])) // seconds
         if len(part) < 2 or positions.min() < 0:
@@ -287,7 +287,7 @@ def session_evaluate(
     ]
     splits = []
     with transaction.atomic():
-        for name in PARTS:
+        for name in PART_NAMES:
             found = [result[name] for result in per_market if name in result]
             if not found:
                 continue
@@ -336,9 +336,7 @@ def _evaluate_market(
         )
     if config.target == "updown":
         return {
-            name: _classification(
-                name, inputs[name], rows[name], {**common, "gaps": counts[name].to_dict()}
-            )
+            name: _classification(name, inputs[name], rows[name], {**common, "gaps": counts[name]})
             for name in inputs
         }
     threshold = _threshold(inputs, counts, fee, slippage, mode)
@@ -346,7 +344,7 @@ def _evaluate_market(
     for name, split_inputs in inputs.items():
         report = evaluation_report(
             split_inputs,
-            split=PARTS[name],
+            split=split_name(name),
             threshold=threshold,
             n_trials=n_trials,
             gaps=counts[name],
@@ -376,26 +374,28 @@ def _classification(
         horizon_seconds=inputs.horizon * inputs.bar_seconds,
     )
     times = inputs.times.astype("datetime64[s]")
-    data = {
-        "split": name,
-        "label": SPLIT_LABELS[PARTS[name]],
-        "in_sample": name == "train",
-        "start": str(times.min()),
-        "end": str(times.max()),
-        "n_forecasts": len(rows),
-        "horizon": inputs.horizon,
-        "bar_seconds": inputs.bar_seconds,
-        "classification": classification_metrics(truth, guess).to_dict(),
-        "direction": direction.to_dict(),
-        "ic": ic.to_dict(),
-        "leakage": alarm.to_dict(),
-        "notes": [
+    gaps = common.get("gaps")
+    report = ClassificationReport(
+        split=split_name(name),
+        label=SPLIT_LABELS[name],
+        in_sample=name == "train",
+        start=str(times.min()),
+        end=str(times.max()),
+        n_forecasts=len(rows),
+        horizon=inputs.horizon,
+        bar_seconds=inputs.bar_seconds,
+        classification=classification_metrics(truth, guess),
+        direction=direction,
+        ic=ic,
+        leakage=alarm,
+        notes=(
             "updown forecasts no price: no strategy or θ; the direction score is "
-            "P(buy) − P(sell), compared with the realised return over the horizon."
-        ],
-        **common,
-    }
-    return SplitEvaluation(name, None, data, alarm.flagged)
+            "P(buy) − P(sell), compared with the realised return over the horizon.",
+        ),
+        gaps=gaps,
+        extra={key: value for key, value in common.items() if key != "gaps"},
+    )
+    return SplitEvaluation(name, report, report.to_dict(), alarm.flagged)
 
 
 # --- Reality Check / SPA across a market's sessions ---------------------------------------------
@@ -409,7 +409,7 @@ def sessions_reality_check(
     mode: Mode = "non_overlapping",
     reps: int = 1000,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> RealityCheckReport:
     """Hansen SPA / White RC over every evaluation session on this session's first market.
 
     Each session trades its test forecasts with θ chosen on its own validation
@@ -442,12 +442,12 @@ def sessions_reality_check(
         raise EvaluationError(
             f"the sessions' test periods share {len(table)} bars; SPA needs them to overlap"
         )
-    result = reality_check(np.zeros(len(table)), -table.to_numpy(), reps=reps, seed=seed).to_dict()
     stamps = table.index.to_numpy().astype("datetime64[s]")
-    result.update(
+    report = RealityCheckReport(
+        result=reality_check(np.zeros(len(table)), -table.to_numpy(), reps=reps, seed=seed),
         market=str(market),
         benchmark="cash: no position, zero return per bar",
-        sessions=list(table.columns),
+        sessions=tuple(str(column) for column in table.columns),
         skipped=skipped,
         start=str(stamps.min()),
         end=str(stamps.max()),
@@ -456,9 +456,13 @@ def sessions_reality_check(
     EvaluationReport.objects.update_or_create(
         session=session,
         split=SPA_SPLIT,
-        defaults={"report": result, "n_trials": len(table.columns), "leakage_alarm": False},
+        defaults={
+            "report": report.to_dict(),
+            "n_trials": len(table.columns),
+            "leakage_alarm": False,
+        },
     )
-    return result
+    return report
 
 
 def _strategy_returns(

@@ -37,7 +37,7 @@ from predictor.ml.forecasting import (
     split_labels,
 )
 from predictor.ml.intervals import parse_interval
-from predictor.models import Candle, Market, Prediction, SessionStatus, TrainingSession
+from predictor.models import Candle, Market, Prediction, TrainingSession
 from predictor.selectors.candles import CandlesMissing, session_frames
 from predictor.services.artifacts import session_bundle
 from predictor.services.sessions import TrainingError
@@ -91,7 +91,7 @@ def session_forecast(
     end: dt.datetime | None = None,
 ) -> ForecastResult:
     """Forecast the windows not yet stored with anchors in ``[start, end]`` and store them."""
-    if session.status != SessionStatus.SUCCEEDED or not session.manifest:
+    if not session.has_model:
         raise ForecastError(f"session {session.id} is {session.status}: it has no trained model")
     if start is not None and end is not None and start > end:
         raise ForecastError(f"start {start.isoformat()} is after end {end.isoformat()}")

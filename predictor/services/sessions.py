@@ -87,7 +87,7 @@ def _markets(symbols: Sequence[str], exchange: str | None) -> list[Market]:
 
 def continuation_check(parent: TrainingSession, symbols: Sequence[str]) -> None:
     """Refuse a parent whose model cannot be continued on ``symbols``."""
-    if parent.status != SessionStatus.SUCCEEDED or not parent.has_artifact:
+    if not parent.has_model:
         raise TrainingError(
             f"session {parent.id} is {parent.status}; it has no trained model to continue",
             field="parent",

@@ -1,8 +1,9 @@
 """The evaluation page: one evaluation session's reports, out-of-sample first.
 
-Everything shown comes from the stored report JSON
-(``EvaluationReport.to_dict()``) and the session's stored predictions; nothing
-is recomputed here. In-sample figures carry the report's own label.
+Everything shown comes from the stored report JSON (``SplitReport.to_dict()`` and
+the typed ``kinds`` reports) and the session's stored predictions; nothing is
+recomputed here. In-sample figures carry the report's own label. Each report is
+drawn by the partial of its kind (``EvaluationReport.kind``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from django.shortcuts import render
 from predictor.forms import SessionPickForm
 from predictor.ml.charts import actual_vs_predicted_figure, curves_figure
 from predictor.ml.evaluation.backtest import BASELINES
-from predictor.ml.evaluation.report import break_even_sentence
+from predictor.ml.evaluation.kinds import ClassificationReport, RealityCheckReport, ReportKind
+from predictor.ml.evaluation.report import split_name
+from predictor.ml.evaluation.tables import (
+    SIGNIFICANCE_TESTS,
+    STRATEGY_ROWS,
+    StrategyRow,
+    break_even_sentence,
+)
 from predictor.models import EvaluationReport, TrainingSession
 from predictor.selectors.predictions import predictions_frame
 from predictor.selectors.sessions import (
@@ -27,38 +35,13 @@ from predictor.selectors.sessions import (
 )
 from predictor.views._common import TARGET_UNITS, chart
 
-# The report's split names and the Prediction rows' split names.
-PREDICTION_SPLIT = {
-    "training": "train",
-    "train": "train",
-    "validation": "validation",
-    "test": "test",
+# Each kind of report renders through its own partial.
+TEMPLATES: dict[ReportKind, str] = {
+    "strategy": "predictor/evaluation/_strategy.html",
+    "classification": "predictor/evaluation/_classification.html",
+    "spa": "predictor/evaluation/_spa.html",
+    "other": "predictor/evaluation/_other.html",
 }
-TESTS: tuple[tuple[str, str], ...] = (
-    ("t_test", "Hit rate, one-sided t-test"),
-    ("binomial", "Hit rate, exact binomial test"),
-    ("pesaran_timmermann", "Pesaran-Timmermann (direction)"),
-    ("dm_vs_zero_return", "Diebold-Mariano vs zero return"),
-    ("dm_vs_persistence", "Diebold-Mariano vs persistence"),
-    ("probabilistic_sharpe", "Probabilistic Sharpe ratio"),
-    ("deflated_sharpe", "Deflated Sharpe ratio"),
-)
-STRATEGY_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("Total return", "total_return", "pct"),
-    ("Annualised return", "annualised_return", "pct"),
-    ("Sharpe (annualised)", "sharpe", "num"),
-    ("Sortino (annualised)", "sortino", "num"),
-    ("Max drawdown", "max_drawdown", "pct"),
-    ("Profit factor", "profit_factor", "num"),
-    ("Hit rate (net)", "hit_rate", "pct"),
-    ("Gross hit rate", "gross_hit_rate", "pct"),
-    ("Break-even gross hit rate", "break_even_hit_rate", "even"),
-    ("Mean cost per holding", "mean_cost", "pct"),
-    ("Holdings", "n_holdings", "int"),
-    ("Trades (positions opened)", "n_trades", "int"),
-    ("Turnover (× capital)", "turnover", "num"),
-    ("Exposure", "exposure", "pct"),
-)
 
 
 def _fmt(value: Any, kind: str = "num") -> str:
@@ -107,8 +90,10 @@ def _break_even_cell(stats: dict[str, Any]) -> str:
     return _fmt(needed, "pct")
 
 
-def _stat_cell(stats: dict[str, Any], field: str, kind: str) -> str:
-    return _break_even_cell(stats) if kind == "even" else _fmt(stats.get(field), kind)
+def _stat_cell(stats: dict[str, Any], row: StrategyRow) -> str:
+    if row.format == "even":
+        return _break_even_cell(stats)
+    return _fmt(stats.get(row.attribute), row.format)
 
 
 def _strategy_table(report: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +101,8 @@ def _strategy_table(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "names": [name.replace("_", " ") for name in runs],
         "rows": [
-            (title, [_stat_cell(run["stats"], field, kind) for run in runs.values()])
-            for title, field, kind in STRATEGY_ROWS
+            (row.label, [_stat_cell(run["stats"], row) for run in runs.values()])
+            for row in STRATEGY_ROWS
         ],
     }
 
@@ -174,8 +159,9 @@ def _error_rows(errors: dict[str, Any]) -> list[tuple[str, str, str]]:
 def _prediction_charts(
     session: TrainingSession, record: EvaluationReport, title: str
 ) -> list[dict[str, Any]]:
-    split = PREDICTION_SPLIT.get(record.split)
-    if split is None:
+    try:
+        split = split_name(record.split)
+    except ValueError:  # spa and walk-forward reports span no one stored split
         return []
     frame = predictions_frame(session, splits=[split], step=1)
     charts = []
@@ -230,19 +216,18 @@ def _strategy_context(report: dict[str, Any]) -> dict[str, Any]:
         equity_times, _curves(report, "drawdown"), y_title="drawdown", percent=True
     )
     return {
-        "kind": "strategy",
         "equity": chart(equity),
         "drawdown": chart(drawdown),
         "tests": [
             {
-                "title": name,
-                "statistic": _fmt(tests[key].get("statistic")),
-                "p_value": _fmt(tests[key].get("p_value"), "p"),
-                "significant": tests[key].get("significant"),
-                "sentence": tests[key].get("sentence", ""),
+                "title": test.label,
+                "statistic": _fmt(tests[test.field].get("statistic")),
+                "p_value": _fmt(tests[test.field].get("p_value"), "p"),
+                "significant": tests[test.field].get("significant"),
+                "sentence": tests[test.field].get("sentence", ""),
             }
-            for key, name in TESTS
-            if key in tests
+            for test in SIGNIFICANCE_TESTS
+            if test.field in tests
         ],
         "deflated": {
             **tests.get("deflated_sharpe", {}),
@@ -255,45 +240,53 @@ def _strategy_context(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _classification_context(report: dict[str, Any]) -> dict[str, Any]:
-    metrics = report["classification"]
-    labels = metrics.get("labels", [])
+def _classification_context(report: ClassificationReport) -> dict[str, Any]:
+    metrics = report.classification
+    labels = list(metrics.labels)
     return {
-        "kind": "classification",
         "labels": labels,
-        "confusion": list(zip(labels, metrics.get("confusion", []), strict=False)),
+        "confusion": list(zip(labels, metrics.confusion, strict=False)),
         "per_class": [
             (label, _fmt(p, "pct"), _fmt(r, "pct"), support)
             for label, p, r, support in zip(
-                labels, metrics["precision"], metrics["recall"], metrics["support"], strict=False
+                labels, metrics.precision, metrics.recall, metrics.support, strict=False
             )
         ],
-        "accuracy_text": _fmt(metrics.get("accuracy"), "pct"),
+        "accuracy_text": _fmt(metrics.accuracy, "pct"),
     }
 
 
-def _spa_context(report: dict[str, Any]) -> dict[str, Any]:
+def _spa_context(report: RealityCheckReport) -> dict[str, Any]:
     return {
-        "kind": "spa",
-        "spa_p": _fmt(report.get("p_value"), "p"),
-        "rc_p": _fmt(report.get("reality_check_p_value"), "p"),
-        "statistic": _fmt(report.get("statistic")),
-        "sessions": len(report.get("sessions", [])),
+        "spa": report,
+        "spa_p": _fmt(report.result.p_value, "p"),
+        "rc_p": _fmt(report.result.reality_check_p_value, "p"),
+        "statistic": _fmt(report.result.statistic),
+        "sessions": len(report.sessions),
+        "title": "Across sessions · Reality Check / SPA",
     }
+
+
+def _kind_context(kind: ReportKind, report: dict[str, Any]) -> dict[str, Any]:
+    if kind == "strategy":
+        return _strategy_context(report)
+    if kind == "classification":
+        return _classification_context(ClassificationReport.from_dict(report))
+    if kind == "spa":
+        return _spa_context(RealityCheckReport.from_dict(report))
+    return {}
 
 
 def report_context(session: TrainingSession, record: EvaluationReport) -> dict[str, Any]:
-    """One report's section; its kind follows the keys the stored JSON has."""
-    report = record.report
+    """One report's section, rendered by the partial of the report's kind."""
+    kind = record.kind
     context = _common(session, record)
-    if "strategy" in report and "tests" in report:
-        context.update(_strategy_context(report))
-    elif "classification" in report:
-        context.update(_classification_context(report))
-    elif "reality_check_p_value" in report:
-        context.update(_spa_context(report), title="Across sessions · Reality Check / SPA")
-    else:
-        context["kind"] = "other"
+    try:
+        context.update(_kind_context(kind, record.report))
+    except (KeyError, TypeError, ValueError) as exc:  # a stored report this page cannot read
+        kind = "other"
+        context["notes"].append(f"This stored report could not be read ({exc}).")
+    context.update(kind=kind, template=TEMPLATES[kind])
     return context
 
 

@@ -22,6 +22,7 @@ from predictor.forms import SessionPickForm
 from predictor.ml.charts import forecast_figure
 from predictor.ml.intervals import parse_interval
 from predictor.models import SessionMode, TrainingSession
+from predictor.prediction_columns import CSV_COLUMNS
 from predictor.selectors.predictions import (
     prediction_rows,
     prediction_span,
@@ -30,11 +31,6 @@ from predictor.selectors.predictions import (
 )
 from predictor.selectors.sessions import default_session, production_session_list, session_steps
 from predictor.views._common import DEFAULT_SPAN, TARGET_UNITS, chart, default_range, interval_text
-
-CSV_HEADER = (
-    "exchange", "symbol", "anchor_time", "issued_at", "target_time", "step", "horizon",
-    "split", "predicted", "actual", "values",
-)  # fmt: skip
 
 
 def _times(column: pd.Series) -> np.ndarray:
@@ -153,7 +149,7 @@ class _Echo:
 
 def _csv_lines(session: TrainingSession, start: Any, end: Any) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
+    yield writer.writerow(CSV_COLUMNS)
     for row in prediction_rows(session, start=start, end=end):
         *head, values = row
         cells = [v.isoformat() if isinstance(v, dt.datetime) else v for v in head]

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.utils.safestring import SafeString
 
 from predictor.forms import CHART_INTERVALS, ChartForm
+from predictor.ml.candles import OHLCV_FIELDS
 from predictor.ml.charts import candles_figure
 from predictor.ml.downsample import MAX_POINTS, interval_for_points
 from predictor.ml.intervals import Interval, parse_interval
@@ -61,7 +62,7 @@ def _drawn_chart(
     frame = candles_window(market, start, end, shown)
     figure = None
     if not frame.empty:
-        ohlcv = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")}
+        ohlcv = {k: frame[k].to_numpy() for k in OHLCV_FIELDS}
         figure = chart(candles_figure(frame.index, ohlcv, style=style))
     gaps = frame.attrs["gaps"]
     drawn = _Drawn(figure, len(frame), gaps.count, gaps.missing_bars)

@@ -8,7 +8,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -88,7 +88,9 @@ def training_progress(request: HttpRequest, pk: UUID) -> JsonResponse:
 @login_required(login_url=LOGIN)
 def training_new(request: HttpRequest) -> HttpResponse:
     form = TrainForm(request.POST or None)
-    if request.method == "POST" and form.is_valid() and form.request is not None:
+    if request.method == "POST" and form.is_valid():
+        if form.request is None:  # a valid form always builds one: refuse rather than guess
+            return HttpResponseBadRequest("The form built no training request.")
         try:
             session = run_start(form.request, user=request.user)
         except TrainingError as exc:

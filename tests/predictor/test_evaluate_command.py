@@ -53,6 +53,10 @@ def test_reports_are_stored_per_split_with_theta_frozen_from_validation(
     assert validation["in_sample"] is True
     assert test["strategy"]["config"]["fee"] == 0.001
     assert test["market"] == "BTCUSDT"
+    train = report(session, "train")
+    assert train.report["split"] == "train"  # the stored split's name, in the report too
+    assert {r.kind for r in EvaluationReport.objects.filter(session=session)} == {"strategy"}
+    assert test["kind"] == "strategy"
 
 
 def test_theta_depends_on_validation_forecasts_only(
@@ -119,6 +123,11 @@ def test_updown_sessions_get_classification_metrics(
     # The zero baseline always says hold: every forecast sits in the hold column.
     assert all(row[0] == row[2] == 0 for row in confusion)
     assert "sell/hold/buy" in out
+    assert test["kind"] == "classification"
+    assert report(session, "train").report["in_sample"] is True
+    assert report(session, "validation").report["in_sample"] is False  # no θ chosen on it
+    assert test["market"] == "BTCUSDT"
+    assert test["gaps"]["real_forecasts"] == test["n_forecasts"]
 
 
 def test_spa_runs_across_the_market_sessions(
@@ -135,6 +144,8 @@ def test_spa_runs_across_the_market_sessions(
     assert 0.0 <= spa["p_value"] <= 1.0
     assert spa["n_models"] == 2
     assert spa["reps"] == 50
+    assert spa["kind"] == "spa"
+    assert report(first, "spa").kind == "spa"
     assert "Hansen SPA" in out
 
 

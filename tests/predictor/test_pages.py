@@ -17,7 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from predictor.ml.evaluation.report import break_even_sentence
+from predictor.forms import TrainForm
+from predictor.ml.evaluation.kinds import ClassificationReport
+from predictor.ml.evaluation.tables import SIGNIFICANCE_TESTS, STRATEGY_ROWS, break_even_sentence
 from predictor.models import Market, TrainingSession
 from predictor.staticfinders import PLOTLY_JS
 from tests.predictor.pages_data import (
@@ -280,6 +282,47 @@ def test_evaluation_page_shows_classification_and_reality_check_reports(
     assert not figures(html)  # no strategy curves and no stored predictions
 
 
+def test_evaluation_page_shows_every_strategy_row_and_every_test_of_the_tables(
+    client: Client, make_market: Callable[..., Market]
+) -> None:
+    market = make_market("BTCUSDT", 400)
+    session = make_session(market, evaluation=True)
+    store_report(session, market, "test")
+    html = client.get(reverse("predictor:evaluation"), {"session": session.pk}).content.decode()
+    rows = [html.index(f"<tr><td>{escape(row.label)}</td>") for row in STRATEGY_ROWS]
+    assert rows == sorted(rows)  # every row, in the table's order
+    assert "<tr><td>Calmar</td>" in html
+    assert "<tr><td>Turnover (× capital)</td>" in html
+    tests = [html.index(f"<td>{escape(test.label)}</td>") for test in SIGNIFICANCE_TESTS]
+    assert tests == sorted(tests)
+
+
+def test_evaluation_page_renders_a_report_by_its_stored_kind(
+    client: Client, make_market: Callable[..., Market]
+) -> None:
+    market = make_market("BTCUSDT", 200)
+    session = make_session(
+        market, evaluation=True, arch="mlp", target="updown", loss="sparse_categorical_crossentropy"
+    )
+    record = store_classification_report(session, market)
+    typed = ClassificationReport.from_dict(record.report)
+    record.report = typed.to_dict()
+    record.save()
+    assert record.report["kind"] == "classification"
+    html = client.get(reverse("predictor:evaluation")).content.decode()
+    assert "Confusion matrix" in html
+    assert f'<td class="num">{typed.classification.confusion[1][1]}</td>' in html
+    # The kind, not the keys, picks the partial: a classification report without its
+    # metrics is shown as unreadable, not guessed to be some other kind.
+    del record.report["classification"]
+    record.save()
+    response = client.get(reverse("predictor:evaluation"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Confusion matrix" not in html
+    assert "This stored report could not be read" in html
+
+
 def test_evaluation_page_raises_the_leakage_alarm(
     client: Client, make_market: Callable[..., Market]
 ) -> None:
@@ -393,6 +436,16 @@ def test_the_training_form_refuses_markets_of_two_exchanges(
     b = make_market("BTCUSD", 50, exchange="gemini")
     response = user_client.post(reverse("predictor:training_new"), _form(a, markets=[a.pk, b.pk]))
     assert response.context["form"].errors == {"markets": ["pick markets of one exchange"]}
+
+
+def test_a_valid_training_form_without_a_config_is_refused_not_asserted(
+    user_client: Client, make_market: Callable[..., Market], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = make_market("BTCUSDT", 200)
+    monkeypatch.setattr(TrainForm, "clean", lambda form: form.cleaned_data)
+    response = user_client.post(reverse("predictor:training_new"), _form(market))
+    assert response.status_code == 400
+    assert not TrainingSession.objects.exists()
 
 
 def test_the_training_form_creates_and_queues_a_session(

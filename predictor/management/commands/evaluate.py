@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -13,7 +12,8 @@ from predictor.services.sessions import TrainingError
 
 if TYPE_CHECKING:
     from predictor.ml.evaluation.backtest import Mode
-    from predictor.services.evaluation import EvaluationResult, SplitEvaluation
+    from predictor.ml.evaluation.kinds import RealityCheckReport
+    from predictor.services.evaluation import EvaluationResult
 
 MODES: dict[str, Mode] = {"overlapping": "overlapping", "non-overlapping": "non_overlapping"}
 
@@ -84,7 +84,7 @@ class Command(BaseCommand):
             raise CommandError(f"-T/--training-session-id {session.id}: {exc}") from None
         self._summary(result, spa)
 
-    def _summary(self, result: EvaluationResult, spa: dict[str, Any] | None) -> None:
+    def _summary(self, result: EvaluationResult, spa: RealityCheckReport | None) -> None:
         from predictor.ml.evaluation import format_report_table
 
         out = self.stdout
@@ -95,11 +95,7 @@ class Command(BaseCommand):
             )
         for split in result.splits:
             out.write("")
-            out.write(
-                format_report_table(split.report)
-                if split.report is not None
-                else _classification_table(split)
-            )
+            out.write(format_report_table(split.report))
         out.write("")
         alarms = [s.split for s in result.splits if s.leakage_alarm]
         out.write(
@@ -110,24 +106,7 @@ class Command(BaseCommand):
             out.write(f"!! Leakage alarm on: {', '.join(alarms)}")
         if spa is not None:
             out.write("")
-            out.write(f"Across {len(spa['sessions'])} session(s), {spa['start']} → {spa['end']}:")
-            out.write(f"  {spa['sentence']}")
-            for session_id, why in spa["skipped"].items():
+            out.write(f"Across {len(spa.sessions)} session(s), {spa.start} → {spa.end}:")
+            out.write(f"  {spa.result.sentence}")
+            for session_id, why in spa.skipped.items():
                 out.write(f"  skipped {session_id}: {why}")
-
-
-def _classification_table(split: SplitEvaluation) -> str:
-    data = split.data
-    classes = data["classification"]
-    lines = [
-        f"Evaluation report — {data['label']}",
-        f"{data['start']} → {data['end']} · horizon {data['horizon']} bar(s) · "
-        f"{data['n_forecasts']} forecasts (sell/hold/buy)",
-    ]
-    if split.leakage_alarm:
-        lines.append(f"!! LEAKAGE ALARM: {data['leakage']['message']}")
-    lines.append(f"  accuracy {classes['accuracy']}")
-    lines.append(f"  confusion (rows true, columns predicted): {json.dumps(classes['confusion'])}")
-    lines.append(f"  direction accuracy {data['direction']['accuracy']}, IC {data['ic']['ic']}")
-    lines += [f"  - {note}" for note in data["notes"]]
-    return "\n".join(lines)

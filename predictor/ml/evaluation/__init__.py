@@ -14,22 +14,40 @@ from predictor.ml.evaluation.backtest import (
     backtest_baselines,
     baseline_forecasts,
 )
+from predictor.ml.evaluation.kinds import (
+    ClassificationReport,
+    RealityCheckReport,
+    ReportKind,
+    report_kind,
+)
 from predictor.ml.evaluation.leakage import LeakageAlarm, leakage_alarm
 from predictor.ml.evaluation.report import (
     EvaluationInputs,
-    EvaluationReport,
+    SplitName,
+    SplitReport,
     evaluation_report,
+    split_name,
+)
+from predictor.ml.evaluation.tables import (
+    SIGNIFICANCE_TESTS,
+    STRATEGY_ROWS,
     format_report_table,
 )
 from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold
 
 __all__ = [
+    "SIGNIFICANCE_TESTS",
+    "STRATEGY_ROWS",
     "BacktestResult",
     "BacktestStats",
     "ChosenThreshold",
+    "ClassificationReport",
     "EvaluationInputs",
-    "EvaluationReport",
     "LeakageAlarm",
+    "RealityCheckReport",
+    "ReportKind",
+    "SplitName",
+    "SplitReport",
     "Trades",
     "backtest",
     "backtest_baselines",
@@ -38,4 +56,6 @@ __all__ = [
     "evaluation_report",
     "format_report_table",
     "leakage_alarm",
+    "report_kind",
+    "split_name",
 ]

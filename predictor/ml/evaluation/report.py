@@ -2,7 +2,9 @@
 
 Splits are labelled: ``test`` is out of sample and must start after the span
 the threshold was chosen on; ``validation`` is where θ was chosen, so its
-strategy figures are optimistic; ``training`` is in-sample and says so.
+strategy figures are optimistic; ``train`` is in-sample and says so. The names are
+the stored split names (``splits.PART_NAMES``); reports stored when the in-sample
+one was called ``training`` read back through :func:`split_name`.
 The bootstrap SPA is not run here (it is slow and spans sessions): call
 ``stats.reality_check`` from a background job.
 """
@@ -10,7 +12,7 @@ The bootstrap SPA is not run here (it is slow and spans sessions): call
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +20,6 @@ import numpy.typing as npt
 from predictor.ml.evaluation._common import FloatArray, ToDict, as_float_array, same_length
 from predictor.ml.evaluation.backtest import (
     BacktestResult,
-    BacktestStats,
     backtest,
     backtest_baselines,
     baseline_forecasts,
@@ -50,16 +51,25 @@ from predictor.ml.evaluation.stats import (
 )
 from predictor.ml.evaluation.threshold import ChosenThreshold
 
-Split = Literal["training", "validation", "test"]
+SplitName = Literal["train", "validation", "test"]
 SECONDS_PER_YEAR = 365 * 86_400  # crypto markets trade every day
 # θ is refused on a validation split with fewer real forecasts than this: a threshold
 # fitted to a few dozen moves (or to a gap's flat bars) is noise dressed as a choice.
 MIN_REAL_VALIDATION_FORECASTS = 100
 SPLIT_LABELS: dict[str, str] = {
-    "training": "IN-SAMPLE (training split): not evidence of skill",
+    "train": "IN-SAMPLE (training split): not evidence of skill",
     "validation": "validation split (θ was chosen here: strategy figures are optimistic)",
     "test": "out-of-sample (test split)",
 }
+_OLD_SPLIT_NAMES = {"training": "train"}
+
+
+def split_name(name: str) -> SplitName:
+    """The split's stored name, also for reports written when ``train`` was ``training``."""
+    name = _OLD_SPLIT_NAMES.get(name, name)
+    if name not in SPLIT_LABELS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_LABELS)}, got {name!r}")
+    return name  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +169,12 @@ class SignificanceTests(ToDict):
 
 
 @dataclass(frozen=True, slots=True)
-class EvaluationReport:
-    split: Split
+class SplitReport:
+    """One split's full report: errors, direction, strategy vs baselines, tests and alarm."""
+
+    KIND: ClassVar[str] = "strategy"  # the stored JSON's ``kind`` (see ``kinds.report_kind``)
+
+    split: SplitName
     label: str
     in_sample: bool
     start: str
@@ -186,7 +200,8 @@ class EvaluationReport:
             "split", "label", "in_sample", "start", "end", "n_forecasts", "horizon",
             "bar_seconds", "notes",
         )  # fmt: skip
-        result: dict[str, Any] = {name: getattr(self, name) for name in scalars}
+        result: dict[str, Any] = {"kind": self.KIND}
+        result.update((name, getattr(self, name)) for name in scalars)
         result["notes"] = list(self.notes)
         for name in ("threshold", "errors", "direction", "ic", "tests", "leakage"):
             result[name] = getattr(self, name).to_dict()
@@ -201,7 +216,7 @@ class EvaluationReport:
 
 
 def _threshold_notes(
-    split: Split, times: npt.NDArray[Any], threshold: ChosenThreshold
+    split: SplitName, times: npt.NDArray[Any], threshold: ChosenThreshold
 ) -> list[str]:
     if split == "test":
         threshold.check_out_of_sample(times)  # raises if θ saw any of these bars
@@ -274,21 +289,20 @@ def _strategy_arguments(inputs: EvaluationInputs, threshold: ChosenThreshold) ->
 def evaluation_report(
     inputs: EvaluationInputs,
     *,
-    split: Split,
+    split: SplitName,
     threshold: ChosenThreshold,
     n_trials: int,
     trial_sharpe_variance: float | None = None,
     loss: Loss = "squared",
     gaps: GapCounts | None = None,
-) -> EvaluationReport:
+) -> SplitReport:
     """Every metric, the strategy beside its baselines, and the significance tests.
 
     ``threshold`` comes from ``choose_threshold`` on the validation split; its
     costs and holding mode are used here too. ``n_trials`` is the number of
     evaluation sessions already run on this market, this one included.
     """
-    if split not in SPLIT_LABELS:
-        raise ValueError(f"split must be one of {sorted(SPLIT_LABELS)}, got {split!r}")
+    split = split_name(split)
     if threshold.horizon != inputs.horizon:
         raise ValueError("the threshold was chosen for a different horizon")
     times = to_datetime64(inputs.times)
@@ -303,7 +317,7 @@ def evaluation_report(
     strategy = backtest(inputs.open, predicted, tradable=inputs.real, **costs)
     direction = directional_accuracy(predicted, realised)
     ic = information_coefficient(predicted, realised, times)
-    return EvaluationReport(
+    return SplitReport(
         split=split,
         label=SPLIT_LABELS[split],
         in_sample=split != "test",
@@ -335,119 +349,3 @@ def evaluation_report(
             horizon_seconds=inputs.horizon * inputs.bar_seconds,
         ),
     )
-
-
-def _num(value: float, spec: str = ".4f") -> str:
-    return format(value, spec) if np.isfinite(value) else "n/a"
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.2f} %" if np.isfinite(value) else "n/a"
-
-
-_STRATEGY_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("total return", "total_return", "pct"),
-    ("annualised return", "annualised_return", "pct"),
-    ("Sharpe (annualised)", "sharpe", "num"),
-    ("Sortino (annualised)", "sortino", "num"),
-    ("Calmar", "calmar", "num"),
-    ("max drawdown", "max_drawdown", "pct"),
-    ("profit factor", "profit_factor", "num"),
-    ("hit rate (net)", "hit_rate", "pct"),
-    ("gross hit rate", "gross_hit_rate", "pct"),
-    ("break-even gross hit", "break_even_hit_rate", "even"),
-    ("mean cost / holding", "mean_cost", "pct"),
-    ("holdings", "n_holdings", "int"),
-    ("trades (opened)", "n_trades", "int"),
-    ("turnover (x capital)", "turnover", "num"),
-    ("exposure", "exposure", "pct"),
-)
-
-
-def _cell(stats: BacktestStats, field: str, kind: str) -> str:
-    value = getattr(stats, field)
-    if kind == "int":
-        return str(value)
-    if kind == "even" and not np.isfinite(value) and stats.break_even_note:
-        return stats.break_even_note.split(":")[0]  # "impossible", "undefined", "no trades"
-    return _pct(value) if kind in ("pct", "even") else _num(value, ".3f")
-
-
-def break_even_sentence(
-    gross_hit_rate: float, break_even_hit_rate: float, mean_cost: float, note: str
-) -> str:
-    """The gross hit rate beside the one needed at the cost actually paid, or why none is."""
-    if np.isfinite(break_even_hit_rate):
-        return (
-            f"Gross hit rate {_pct(gross_hit_rate)} vs {_pct(break_even_hit_rate)} needed to "
-            f"break even at the cost paid per holding ({_pct(mean_cost)} on average)."
-        )
-    verdict, _, reason = note.partition(": ")
-    if verdict == "impossible":
-        return f"No gross hit rate up to 100 % breaks even: {reason}."
-    return f"No break-even gross hit rate: {reason or verdict or 'not computed'}."
-
-
-def _strategy_table(report: EvaluationReport) -> list[str]:
-    runs = {"model": report.strategy, **report.baselines}
-    lines = ["  " + f"{'':24}" + "".join(f"{name:>15}" for name in runs)]
-    for title, field, kind in _STRATEGY_ROWS:
-        cells = "".join(f"{_cell(run.stats, field, kind):>15}" for run in runs.values())
-        lines.append(f"  {title:24}" + cells)
-    stats = report.strategy.stats
-    sentence = break_even_sentence(
-        stats.gross_hit_rate, stats.break_even_hit_rate, stats.mean_cost, stats.break_even_note
-    )
-    lines.append(f"  Model: {sentence}")
-    return lines
-
-
-def format_report_table(report: EvaluationReport) -> str:
-    """A plain-text rendering for ``manage.py evaluate``."""
-    config = report.strategy.config
-    errors = report.errors
-    lines = [
-        f"Evaluation report — {report.label}",
-        f"{report.start} → {report.end} · horizon {report.horizon} bar(s) of "
-        f"{report.bar_seconds} s · {report.n_forecasts} forecasts",
-    ]
-    if report.gaps is not None:
-        gaps = report.gaps
-        lines.append(
-            f"Bars: {gaps.real_bars} real, {gaps.filled_bars} filled (gaps); windows dropped "
-            f"for gaps: {gaps.windows_dropped} (max_fill {gaps.max_fill})"
-        )
-    if report.leakage.flagged:
-        lines += ["", f"!! LEAKAGE ALARM: {report.leakage.message}"]
-    lines += [
-        "",
-        "Forecast errors                  price           return",
-        f"  MAE             {_num(errors.price.mae):>15}  {_num(errors.returns.mae, '.6f'):>15}",
-        f"  RMSE            {_num(errors.price.rmse):>15}  {_num(errors.returns.rmse, '.6f'):>15}",
-        f"  MAPE %          {_num(errors.price.mape_pct):>15}  {'—':>15}",
-        f"  RMSE / zero     {'—':>15}  {_num(errors.returns.rmse_vs_zero, '.4f'):>15}",
-        "  (RMSE / zero: the return RMSE over that of forecasting no move; 1 = no better)",
-        "",
-        f"Direction: accuracy {_pct(report.direction.accuracy)} over {report.direction.n} moves; "
-        f"IC {_num(report.ic.ic, '.3f')}, rank IC {_num(report.ic.rank_ic, '.3f')}",
-        "Accuracy by confidence decile (1 = smallest |forecast|):",
-        "  " + "  ".join(f"{d.decile}: {_pct(d.accuracy)}" for d in report.deciles),
-        "",
-        f"Strategy: θ = {config.theta:.6g}, fee {config.fee * 100:g} %/side, "
-        f"slippage {config.slippage * 100:g} %/side, {config.mode.replace('_', '-')} holding",
-        *_strategy_table(report),
-        "",
-        "Significance",
-    ]
-    for test in (
-        report.tests.t_test,
-        report.tests.binomial,
-        report.tests.pesaran_timmermann,
-        report.tests.dm_vs_zero_return,
-        report.tests.dm_vs_persistence,
-        report.tests.probabilistic_sharpe,
-        report.tests.deflated_sharpe,
-    ):
-        lines.append(f"  - {test.sentence}")
-    lines += ["", "Notes", *(f"  - {note}" for note in report.notes)]
-    return "\n".join(lines)

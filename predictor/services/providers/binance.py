@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from predictor.ml.candles import CandleChunk, IntArray
+from predictor.ml.candles import OHLCV_FIELDS, CandleChunk, IntArray
 from predictor.ml.intervals import Interval
 from predictor.models import Exchange, Market
 from predictor.services.providers.base import (
@@ -35,7 +35,7 @@ SPOT_INTERVALS = frozenset(
     {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"}
 )
 FUTURES_INTERVALS = SPOT_INTERVALS - {"1s"}
-_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+_PRICE_FIELDS = OHLCV_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 
 from predictor.ml.evaluation.backtest import backtest
-from predictor.ml.evaluation.report import (
-    EvaluationInputs,
-    break_even_sentence,
-    evaluation_report,
-    format_report_table,
-)
+from predictor.ml.evaluation.report import EvaluationInputs, evaluation_report, split_name
+from predictor.ml.evaluation.tables import break_even_sentence, format_report_table
 from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold
 
 HORIZON = 5
@@ -99,11 +95,13 @@ def test_splits_are_labelled_and_training_is_in_sample() -> None:
     times, opens, close, _, random = _future_and_random(3)
     validation = _inputs(times, opens, close, random, slice(0, SPLIT))
     threshold = _threshold(validation)
-    training = evaluation_report(validation, split="training", threshold=threshold, n_trials=1)
+    training = evaluation_report(validation, split="train", threshold=threshold, n_trials=1)
     on_validation = evaluation_report(
         validation, split="validation", threshold=threshold, n_trials=1
     )
     assert training.in_sample
+    assert training.split == "train"
+    assert training.to_dict()["split"] == "train"
     assert "IN-SAMPLE" in training.label
     assert on_validation.in_sample
     assert any("θ was chosen on this split" in n for n in on_validation.notes)
@@ -199,8 +197,8 @@ def test_the_table_puts_the_gross_hit_rate_beside_the_break_even_one_or_says_why
     )
     table = format_report_table(report)
     assert f"Model: {expected}" in table
-    assert "trades (opened)" in table
-    assert "holdings" in table
+    assert "Trades (positions opened)" in table
+    assert "Holdings" in table
 
 
 def test_break_even_sentence_gives_a_rate_or_the_reason_in_words() -> None:
@@ -218,3 +216,25 @@ def test_break_even_sentence_gives_a_rate_or_the_reason_in_words() -> None:
     assert break_even_sentence(float("nan"), float("nan"), float("nan"), "no trades") == (
         "No break-even gross hit rate: no trades."
     )
+
+
+def test_the_split_is_named_as_stored_and_the_old_training_name_reads_as_train() -> None:
+    assert split_name("train") == "train"
+    assert split_name("training") == "train"
+    assert split_name("test") == "test"
+    with pytest.raises(ValueError, match="split"):
+        split_name("spa")
+    times, opens, close, _, random = _future_and_random(3)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    threshold = _threshold(validation)
+    old_name = evaluation_report(validation, split="training", threshold=threshold, n_trials=1)  # type: ignore[arg-type]
+    assert old_name.split == "train"
+
+
+def test_the_stored_report_says_its_kind() -> None:
+    times, opens, close, _, random = _future_and_random(5)
+    validation = _inputs(times, opens, close, random, slice(0, SPLIT))
+    report = evaluation_report(
+        validation, split="validation", threshold=_threshold(validation), n_trials=1
+    )
+    assert report.to_dict()["kind"] == "strategy"
