@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -108,6 +109,27 @@ class Env:
         if value not in choices:
             raise ImproperlyConfigured(
                 f"Environment variable {name}={value!r} must be one of {', '.join(choices)}."
+            )
+        return value
+
+    def url(
+        self,
+        name: builtins.str,
+        default: builtins.str = "",
+        *,
+        schemes: tuple[builtins.str, ...] = ("http", "https"),
+    ) -> builtins.str:
+        """A URL with a host and one of ``schemes``; the error never repeats the value,
+        which may hold a secret token (webhook URLs do)."""
+        value = self.str(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in schemes or not parts.hostname:
+            allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+            raise ImproperlyConfigured(
+                f"Environment variable {name} must be an {allowed} URL with a host"
+                f" (its scheme is {parts.scheme or 'missing'!r})."
             )
         return value
 

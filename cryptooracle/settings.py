@@ -295,6 +295,13 @@ CELERY_BEAT_SCHEDULE["reap-training-sessions"] = {
     "options": {"queue": "default", "expires": TRAINING_REAP_SECONDS},
 }
 
+# --- Notifications ----------------------------------------------------------------------
+# Training sessions ending, paper positions and failed scheduled tasks are POSTed here as
+# JSON (Slack's "text", Discord's "content"); empty: no notifications.
+NOTIFY_WEBHOOK_URL = env.url("NOTIFY_WEBHOOK_URL")
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+NOTIFY_MAX_RETRIES = env.int("NOTIFY_MAX_RETRIES", 5, minimum=0)
+
 # --- Web pages --------------------------------------------------------------------------
 # Plotly.js is served from the installed plotly package (predictor/staticfinders.py),
 # so the pages need no CDN and no committed copy of plotly.min.js.

@@ -9,4 +9,10 @@ class PredictorConfig(AppConfig):
     def ready(self) -> None:
         # Register the Celery tasks in every process (web, commands), not only in workers:
         # eager mode and canvas signatures (the walk-forward chord) look them up by name.
+        from celery.signals import task_failure
+
         from predictor import tasks  # noqa: F401
+        from predictor.services.notify import task_failure_notify
+
+        # A scheduled task that fails is announced on the webhook (NOTIFY_WEBHOOK_URL).
+        task_failure.connect(task_failure_notify, weak=False, dispatch_uid="predictor.notify")

@@ -10,8 +10,10 @@ from collections import Counter
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from predictor.models import TrainingSession
+from predictor.services.notify import WebhookRetry, retry_delay, webhook_post
 from predictor.services.sessions import sessions_reap
 from predictor.services.training import session_run
 from predictor.services.updating import markets_update_tracked
@@ -83,6 +85,24 @@ def walk_forward_finish_task(session_id: str) -> dict[str, Any]:
     """After all folds: evaluate the stitched forecasts, or record why not."""
     session = walk_forward_finish(session_id)
     return {"session": str(session.pk), "status": session.status, "error": session.error[:500]}
+
+
+# --- Notifications -------------------------------------------------------------------------
+
+
+@shared_task(bind=True, name="predictor.tasks.notify_webhook")  # type: ignore[untyped-decorator]
+def notify_webhook(self: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST one notification; connection errors, timeouts, 429 and 5xx are retried later."""
+    try:
+        status = webhook_post(payload)
+    except WebhookRetry as exc:
+        # Retry-After when the server gave one, else exponential backoff with jitter.
+        raise self.retry(
+            exc=exc,
+            countdown=retry_delay(self.request.retries, exc.retry_after),
+            max_retries=settings.NOTIFY_MAX_RETRIES,
+        ) from None
+    return {"event": payload.get("event"), "status": status}
 
 
 # --- Forecasts and evaluation ----------------------------------------------------------------

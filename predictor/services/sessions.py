@@ -37,6 +37,7 @@ from predictor.ml.config import ConfigError, TrainConfig
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, SessionMode, SessionStatus, TrainingSession
 from predictor.selectors.candles import market_get, stored_intervals
+from predictor.services.notify import session_end_notify
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +174,9 @@ def session_cancel(session: TrainingSession) -> TrainingSession:
         finished=now,
         error="cancelled before it started",
     )
-    if not updated:
+    if updated:
+        session_end_notify(session.pk)
+    else:
         TrainingSession.objects.filter(pk=session.pk, status=SessionStatus.RUNNING).update(
             cancel_requested=True
         )
@@ -233,9 +236,11 @@ def session_finish(
     session: TrainingSession, status: str, *, error: str = "", **fields: Any
 ) -> None:
     """``running`` → ``status``; a row no longer running (reaped meanwhile) is left alone."""
-    TrainingSession.objects.filter(pk=session.pk, status=SessionStatus.RUNNING).update(
+    updated = TrainingSession.objects.filter(pk=session.pk, status=SessionStatus.RUNNING).update(
         status=status, error=error, finished=timezone.now(), eta_seconds=None, **fields
     )
+    if updated:
+        session_end_notify(session.pk)
 
 
 def error_text(exc: BaseException) -> str:
@@ -301,6 +306,8 @@ def session_reap(session: TrainingSession, stale_after: float | None = None) -> 
     updated = TrainingSession.objects.filter(
         pk=session.pk, status=SessionStatus.RUNNING, heartbeat__lt=cutoff
     ).update(status=SessionStatus.FAILED, error=reason, finished=timezone.now(), eta_seconds=None)
+    if updated:
+        session_end_notify(session.pk)
     return bool(updated)
 
 

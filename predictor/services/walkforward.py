@@ -33,6 +33,7 @@ from predictor.models import Prediction, SessionMode, SessionStatus, TrainingSes
 from predictor.selectors.candles import session_frames
 from predictor.services.evaluation import session_evaluate
 from predictor.services.forecasting import store_forecasts
+from predictor.services.notify import session_end_notify
 from predictor.services.sessions import Heartbeat, TrainingError, error_text, session_create
 from predictor.services.training import one_or_many
 
@@ -249,15 +250,15 @@ def walk_forward_finish(session_id: Any, fee: float = 0.001) -> TrainingSession:
     now = timezone.now()
     done = TrainingSession.objects.filter(pk=session.pk, status__in=TrainingSession.ACTIVE)
     if session.cancel_requested or "cancelled" in statuses:
-        done.update(status=SessionStatus.CANCELLED, finished=now, error="cancelled")
+        ended = done.update(status=SessionStatus.CANCELLED, finished=now, error="cancelled")
     elif any(s != "succeeded" for s in statuses):
         failed = [f for f in session.folds if f.get("status") != "succeeded"]
         reason = "; ".join(
             f"fold {f['index']}: {f.get('error') or f.get('status')}" for f in failed
         )
-        done.update(status=SessionStatus.FAILED, finished=now, error=reason[:4000])
+        ended = done.update(status=SessionStatus.FAILED, finished=now, error=reason[:4000])
     else:
-        done.update(status=SessionStatus.SUCCEEDED, finished=now, error="")
+        ended = done.update(status=SessionStatus.SUCCEEDED, finished=now, error="")
         session.refresh_from_db()
         try:
             session_evaluate(session, fee=fee)
@@ -266,6 +267,8 @@ def walk_forward_finish(session_id: Any, fee: float = 0.001) -> TrainingSession:
             TrainingSession.objects.filter(pk=session.pk).update(
                 status=SessionStatus.FAILED, error=f"evaluation: {error_text(exc)}"
             )
+    if ended:  # after the evaluation: its outcome is the session's end
+        session_end_notify(session.pk)
     session.refresh_from_db()
     return session
 
