@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from cryptooracle import artifact_storage
 from cryptooracle.env import Env
 
 env = Env()
@@ -163,6 +164,30 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
 MODEL_WEIGHTS_DIR = env.path("MODEL_WEIGHTS_DIR", BASE_DIR / "model_weights")
 SCALERS_DIR = env.path("SCALERS_DIR", BASE_DIR / "scalers")
 DATA_DIR = env.path("DATA_DIR", BASE_DIR / "data")
+# With a bucket, trained models and scalers live on S3 (or an S3-compatible store at
+# ARTIFACTS_ENDPOINT_URL), so the web reads what any worker trained. Credentials come
+# from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the instance role, never from here.
+ARTIFACTS_BUCKET = env.str("ARTIFACTS_BUCKET")
+ARTIFACTS_PREFIX = env.str("ARTIFACTS_PREFIX", "artifacts/") or ""
+ARTIFACTS_REGION = env.str("ARTIFACTS_REGION")
+ARTIFACTS_ENDPOINT_URL = env.str("ARTIFACTS_ENDPOINT_URL")
+ARTIFACTS_ENCRYPTION = env.str("ARTIFACTS_ENCRYPTION")
+ARTIFACTS_KMS_KEY_ID = env.str("ARTIFACTS_KMS_KEY_ID")
+if ARTIFACTS_ENCRYPTION not in (None, *artifact_storage.ENCRYPTIONS):
+    raise ImproperlyConfigured(
+        f"Environment variable ARTIFACTS_ENCRYPTION={ARTIFACTS_ENCRYPTION!r} must be one of "
+        f"{', '.join(artifact_storage.ENCRYPTIONS)}."
+    )
+if ARTIFACTS_KMS_KEY_ID and ARTIFACTS_ENCRYPTION != "aws:kms":
+    raise ImproperlyConfigured("ARTIFACTS_KMS_KEY_ID needs ARTIFACTS_ENCRYPTION=aws:kms.")
+if PRODUCTION and not ARTIFACTS_BUCKET and not env.bool("ARTIFACTS_LOCAL_OK", default=False):
+    # A dyno's disk is ephemeral and no two instances share one: a model trained by the
+    # worker would be "artifact file missing" on the web.
+    raise ImproperlyConfigured(
+        "DJANGO_RUNTIME_ENVIRONMENT=production refuses local artifact folders "
+        "(MODEL_WEIGHTS_DIR, SCALERS_DIR): set ARTIFACTS_BUCKET, or ARTIFACTS_LOCAL_OK=1 "
+        "when every process shares one persistent disk."
+    )
 
 # --- Internationalisation: every time is UTC ------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -176,14 +201,16 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Trained models: <id>.keras and <id>.manifest.json; scalers: <id>.json (JSON, never pickle).
-    "model_weights": {
-        "BACKEND": "predictor.storage.AtomicFileSystemStorage",
-        "OPTIONS": {"location": str(MODEL_WEIGHTS_DIR)},
-    },
-    "scalers": {
-        "BACKEND": "predictor.storage.AtomicFileSystemStorage",
-        "OPTIONS": {"location": str(SCALERS_DIR)},
-    },
+    **artifact_storage.artifact_storages(
+        weights_dir=MODEL_WEIGHTS_DIR,
+        scalers_dir=SCALERS_DIR,
+        bucket=ARTIFACTS_BUCKET,
+        prefix=ARTIFACTS_PREFIX,
+        region=ARTIFACTS_REGION,
+        endpoint_url=ARTIFACTS_ENDPOINT_URL,
+        encryption=ARTIFACTS_ENCRYPTION,
+        kms_key_id=ARTIFACTS_KMS_KEY_ID,
+    ),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -3,21 +3,31 @@
 Django's :class:`~django.core.files.storage.FileSystemStorage` writes straight
 into the final name, so a reader (or a crash) can meet half a file. Here each
 file goes to a temporary name in the same folder, is flushed to disk and then
-renamed over the target, and saving the same name again replaces it. Set
-``STORAGES["model_weights"]``/``["scalers"]`` to another backend (S3) in settings
-to keep artifacts elsewhere; the training service only uses the storage API.
+renamed over the target, and saving the same name again replaces it.
+
+:class:`AtomicS3Storage` keeps the same contract on S3 (or any S3-compatible
+store): an object is uploaded under a temporary key and copied to its final key
+only once the upload is complete, so the final key is only ever a finished file
+and a failed upload leaves the previous object in place.
+
+``cryptooracle.artifact_storage`` builds the ``STORAGES["model_weights"]``/``["scalers"]``
+entries from the settings; the services only use the storage API.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage
 from django.utils.deconstruct import deconstructible
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 
 @deconstructible
@@ -45,3 +55,35 @@ class AtomicFileSystemStorage(FileSystemStorage):
             Path(tmp).unlink(missing_ok=True)
             raise
         return str(path.relative_to(Path(self.location).resolve())).replace(os.sep, "/")
+
+
+def temporary_name(name: str) -> str:
+    """A hidden, unique sibling of ``name`` for an upload in progress."""
+    head, tail = posixpath.split(clean_name(name))
+    return posixpath.join(head, f".{tail}.{uuid.uuid4().hex}.tmp")
+
+
+@deconstructible
+class AtomicS3Storage(S3Storage):  # type: ignore[misc]  # django-storages has no types
+    """S3 storage whose final keys only ever hold completely uploaded files."""
+
+    def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
+        final: str = clean_name(name)
+        tmp = temporary_name(final)
+        client = self.connection.meta.client
+        tmp_key = self._normalize_name(tmp)
+        try:
+            super()._save(tmp, content)
+            # The copy carries the write parameters (content type, encryption) of the final
+            # name: S3 does not keep server-side encryption settings across a copy by itself.
+            params = self._get_write_parameters(self._normalize_name(final), content)
+            client.copy(
+                {"Bucket": self.bucket_name, "Key": tmp_key},
+                self.bucket_name,
+                self._normalize_name(final),
+                ExtraArgs={**params, "MetadataDirective": "REPLACE"},
+                Config=self.transfer_config,
+            )
+        finally:
+            client.delete_object(Bucket=self.bucket_name, Key=tmp_key)
+        return final

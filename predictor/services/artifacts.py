@@ -2,8 +2,10 @@
 
 Artifacts go through Django's storage API (``STORAGES["model_weights"]`` and
 ``["scalers"]``): ``<id>.keras`` (``<id>.baseline.json`` for a fitted baseline),
-``<id>.manifest.json`` and the scaler ``<id>.json``. The manifest is written last
-and deleted first: a manifest means a whole artifact.
+``<id>.manifest.json`` and the scaler ``<id>.json``, in local folders or on S3
+(``predictor.storage``). The manifest is written last and deleted first, and it
+carries the sha256 of the other two: a reader that meets a manifest with a
+missing, older or newer model refuses it instead of loading a mismatched pair.
 
 :data:`forecasters` keeps loaded models per process (an LRU cache): loading a
 bundle reads three files, checks their hashes and builds the Keras model (tens
@@ -20,7 +22,7 @@ from collections import OrderedDict
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 
 from predictor.ml.config import TrainConfig
 from predictor.models import TrainingSession
@@ -70,17 +72,12 @@ def session_bundle(session: TrainingSession) -> Any:
         raise TrainingError(f"session {session.id} is {session.status}; it has no trained model")
     model_name, scaler_name, manifest_name = artifact_names(session)
     weights, scalers = storages["model_weights"], storages["scalers"]
-    try:
-        with weights.open(manifest_name) as f:
-            manifest = f.read()
-        with weights.open(model_name) as f:
-            model = f.read()
-        with scalers.open(scaler_name) as f:
-            scaler = f.read()
-    except FileNotFoundError as exc:
-        raise ArtifactError(
-            f"session {session.id}: artifact file missing ({exc.filename})"
-        ) from exc
+    # Three reads, not one snapshot: a retry may delete and rewrite the files in between.
+    # The manifest names the sha256 of the other two, so a pair that does not belong
+    # together is refused below, never loaded.
+    manifest = _read(session, weights, manifest_name)
+    model = _read(session, weights, model_name)
+    scaler = _read(session, scalers, scaler_name)
     bundle = bundle_from_bytes(model, scaler, manifest)
     meta = json.loads(manifest)
     if meta.get("id") != str(session.id):
@@ -94,6 +91,20 @@ def session_bundle(session: TrainingSession) -> Any:
             f"session {session.id}: the manifest's config differs from the session's"
         )
     return bundle
+
+
+def _read(session: TrainingSession, storage: Storage, name: str) -> bytes:
+    from predictor.ml.artifacts import ArtifactError
+
+    try:
+        with storage.open(name) as f:
+            data: bytes = f.read()
+    except FileNotFoundError as exc:
+        # S3 names the key in its message only; a folder names the path.
+        raise ArtifactError(
+            f"session {session.id}: artifact file missing ({exc.filename or name})"
+        ) from exc
+    return data
 
 
 class ForecasterCache:

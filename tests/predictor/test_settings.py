@@ -93,6 +93,7 @@ def test_production_starts_when_configured() -> None:
         DJANGO_RUNTIME_ENVIRONMENT="production",
         DJANGO_SECRET_KEY="k" * 50,
         DJANGO_ALLOWED_HOSTS="oracle.example.com",
+        ARTIFACTS_BUCKET="oracle-artifacts",
     )
     assert result.returncode == 0, result.stderr
 
