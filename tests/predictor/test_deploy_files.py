@@ -13,6 +13,7 @@ import importlib
 import json
 import stat
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -168,7 +169,8 @@ def _run_hook(tmp_path: Path, environment: dict[str, str]) -> list[str]:
     for script in (get_config, python):
         script.chmod(0o755)
     env = {
-        "PATH": f"{python.parent}:/usr/bin:/bin",
+        # The stand-in python first; a real python3 (the hook's JSON reader) after it.
+        "PATH": f"{python.parent}:{Path(sys.executable).parent}:/usr/bin:/bin",
         "VIRTUAL_ENV": str(tmp_path),
         "EB_GET_CONFIG": str(get_config),
     }

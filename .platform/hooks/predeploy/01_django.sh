@@ -6,7 +6,7 @@
 # collectstatic runs here, on each instance, because the manifest it writes lives on the
 # instance's own disk: an instance without it answers 500 for every page. The migration is
 # not here: it runs once per deployment as a leader_only container command
-# (.ebextensions/01_django.config), because the leader is only known to container commands.
+# (.ebextensions/01_django.config): leader_only is where EB documents which instance leads.
 set -euo pipefail
 
 # Hooks do not see the environment properties; the platform's get-config prints them.
