@@ -1,5 +1,7 @@
 # Crypto Oracle — the two commands of the README are `make run` and `make test`.
-# Both build the virtualenv from requirements.lock on first use (Python 3.11).
+# Both build the virtualenv from requirements-dev.txt on first use (Python 3.11).
+# requirements.txt (production) and requirements-dev.txt (production + tools) are both
+# generated from pyproject.toml by `make lock`, every file pinned and hashed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -11,12 +13,12 @@ PORT ?= 8000
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install run test lint format lock bench clean
+.PHONY: install run test lint format lock slug-size bench clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -46,16 +48,27 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## lock: re-resolve pyproject.toml into requirements.lock (needs the package index)
+## lock: re-resolve pyproject.toml into requirements.txt and requirements-dev.txt (needs the
+## package index). Versions already pinned stay unless pyproject.toml needs others; UPGRADE=1
+## moves every package to its newest allowed release. Resolved for the servers' platform,
+## Linux x86_64 and Python 3.11; each pin carries the hashes of all of its files.
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS = --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" --annotation-style line $(if $(UPGRADE),--upgrade)
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/python -m pip install --quiet --upgrade pip
-	.lockenv/bin/python -m pip install --quiet -e ".[dev]"
-	.lockenv/bin/python -m pip freeze --exclude-editable | grep -v '^cryptooracle' > requirements.lock
+	.lockenv/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+	.lockenv/bin/uv pip compile pyproject.toml --extra cpu $(LOCK_FLAGS) -o requirements.txt
+	.lockenv/bin/uv pip compile pyproject.toml --extra gpu --extra dev \
+		--constraint requirements.txt $(LOCK_FLAGS) -o requirements-dev.txt
 	rm -rf .lockenv
+
+## slug-size: install requirements.txt as Heroku would and print its compressed size
+slug-size:
+	$(PYTHON) scripts/slug_size.py
 
 bench: install
 	$(BIN)/python bench/import_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles dist

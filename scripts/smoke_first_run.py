@@ -85,7 +85,7 @@ def clone(folder: Path) -> Path:
     target = folder / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
     old = time.time() - 10 * 365 * 86400
-    for name in ("requirements.lock", "pyproject.toml"):
+    for name in ("requirements-dev.txt", "pyproject.toml"):
         os.utime(target / name, (old, old))
     return target
 
