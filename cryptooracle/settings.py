@@ -201,6 +201,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- REST API: reads public, writes need a user, JSON bodies only ---------------
+# Proxies in front of the app that append to X-Forwarded-For (Heroku 1, EB with its load
+# balancer and nginx 2); 0 trusts only the socket's peer. Throttles and login lockouts key
+# on the client this gives (cryptooracle/clientip.py).
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", 0, minimum=0)
 REST_FRAMEWORK = {
     # Token first, so an anonymous write is answered 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -216,6 +220,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"predict": env.str("API_PREDICT_RATE") or "60/minute"},
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
