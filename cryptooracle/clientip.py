@@ -18,9 +18,10 @@ from django.conf import settings
 
 def client_ip(request: Any) -> str | None:
     """The address the request came from, as the trusted proxies saw it."""
-    remote = request.META.get("REMOTE_ADDR")
+    meta = request.META
+    remote: str | None = meta.get("REMOTE_ADDR")
     proxies = int(getattr(settings, "NUM_PROXIES", 0) or 0)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    forwarded: str | None = meta.get("HTTP_X_FORWARDED_FOR")
     if proxies <= 0 or not forwarded:
         return remote
     addresses = [part.strip() for part in forwarded.split(",") if part.strip()]

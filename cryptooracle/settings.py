@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from cryptooracle.cache import redis_cache, redis_ssl_options
+from cryptooracle.checks import DEVELOPMENT_SECRET_KEY
 from cryptooracle.env import Env
 
 env = Env()
@@ -41,7 +43,15 @@ if PRODUCTION:
             "DJANGO_RUNTIME_ENVIRONMENT=production needs DJANGO_SECRET_KEY "
             "(at least 32 characters)."
         )
-SECRET_KEY = _secret or "development-only-insecure-key-never-use-in-production"
+# The development key is public (it is in this file): signed cookies and password-reset
+# tokens made with it can be forged, so a site without DEBUG never runs on it.
+if not DEBUG and (not _secret or _secret == DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG is off but DJANGO_SECRET_KEY is unset or the public development key; "
+        "set DJANGO_SECRET_KEY to a long random value "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+SECRET_KEY = _secret or DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
@@ -122,16 +132,44 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DATABASES = {"default": _db}
+# SQLite, the filesystem broker and the file cache are one machine's: on a platform with
+# several dynos or instances (or an ephemeral disk) each would have its own database and
+# queue. Production refuses them unless a single-machine install says it means it.
+ALLOW_EMBEDDED = env.bool("CRYPTOORACLE_ALLOW_EMBEDDED", default=False)
+if PRODUCTION and not ALLOW_EMBEDDED and _db["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured(
+        "DJANGO_RUNTIME_ENVIRONMENT=production refuses SQLite: set DATABASE_URL=postgres://… "
+        "(or CRYPTOORACLE_ALLOW_EMBEDDED=1 for a single machine)."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL")
+# rediss:// (Heroku Redis, ElastiCache in transit): TLS for the broker, the cache and the
+# update locks alike. Certificates are checked unless REDIS_SSL_CERT_REQS says otherwise
+# (Heroku Redis presents a self-signed one: "none" there).
+REDIS_SSL_CERT_REQS = env.choice(
+    "REDIS_SSL_CERT_REQS", "required", ("required", "optional", "none")
+)
+REDIS_SSL_CA_CERTS = env.str("REDIS_SSL_CA_CERTS")
+# Keyword arguments for every redis.Redis the project makes itself (the update locks).
+REDIS_CLIENT_KWARGS = redis_ssl_options(REDIS_URL, REDIS_SSL_CERT_REQS, REDIS_SSL_CA_CERTS)
+if PRODUCTION and not ALLOW_EMBEDDED and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "DJANGO_RUNTIME_ENVIRONMENT=production refuses the filesystem broker and file cache: "
+        "set REDIS_URL=redis://… or rediss://… (or CRYPTOORACLE_ALLOW_EMBEDDED=1 for a single "
+        "machine)."
+    )
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "cryptooracle.cache.SharedClientRedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": redis_cache(REDIS_URL, REDIS_CLIENT_KWARGS)}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 6 * 3600}
+    if REDIS_CLIENT_KWARGS:
+        CELERY_BROKER_USE_SSL = redis_ssl_options(
+            REDIS_URL, REDIS_SSL_CERT_REQS, REDIS_SSL_CA_CERTS, for_kombu=True
+        )
+        # Results live in the database; this keeps TLS if they ever move to Redis.
+        CELERY_REDIS_BACKEND_USE_SSL = CELERY_BROKER_USE_SSL
 else:
     CACHES = {
         "default": {
@@ -248,6 +286,10 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 3600, minimum=0)
+    # Both bind every subdomain (and, preloaded, browsers' built-in lists) to HTTPS for
+    # a long time: a choice for the domain's owner, so off unless set.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {

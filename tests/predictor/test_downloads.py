@@ -269,7 +269,16 @@ def test_import_stocks_download_needs_its_flags():
         )
 
 
-BAD_SYMBOLS = ["x/../../../y", "../BTC", ".hidden", "BTC USDT", "BTC\\USDT", "", "A" * 65, "BTC\x00"]
+BAD_SYMBOLS = [
+    "x/../../../y",
+    "../BTC",
+    ".hidden",
+    "BTC USDT",
+    "BTC\\USDT",
+    "",
+    "A" * 65,
+    "BTC\x00",
+]
 
 
 @pytest.mark.parametrize("symbol", BAD_SYMBOLS)
