@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from cryptooracle.cache import redis_cache, redis_ssl_options
 from cryptooracle.checks import DEVELOPMENT_SECRET_KEY
 from cryptooracle.env import Env
+from cryptooracle.logs import logging_config
 
 env = Env()
 
@@ -73,10 +74,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets from the wheel, not a CDN
     "django_celery_results",
+    "health_check",
     "predictor",
 ]
 
 MIDDLEWARE = [
+    "cryptooracle.middleware.RequestIdMiddleware",
+    # Before anything validates the Host header or redirects to https (see its docstring).
+    "cryptooracle.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -283,6 +288,8 @@ SPECTACULAR_SETTINGS = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # The load balancer's checker speaks plain HTTP to the instance.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 3600, minimum=0)
@@ -292,13 +299,12 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
-}
+# JSON lines on stdout for the platform's log search in production, plain text on a
+# laptop; every record carries the request id (cryptooracle/logs.py).
+LOG_FORMAT = env.choice("DJANGO_LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain"))
+LOGGING = logging_config(
+    json=LOG_FORMAT == "json", level=(env.str("DJANGO_LOG_LEVEL") or "INFO").upper()
+)
 
 # --- Live market data (update_stocks, beat schedule, bulk download) ---------------
 # Base URLs are settings so tests point them at a local server; the CoinAPI key
