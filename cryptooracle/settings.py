@@ -8,6 +8,7 @@ cache) to Redis.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets from the wheel, not a CDN
     "django_celery_results",
     "health_check",
+    "axes",
     "predictor",
 ]
 
@@ -90,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cryptooracle.urls"
@@ -235,6 +239,22 @@ STORAGES = {
         )
     },
 }
+
+# --- Logins: the page, the admin and POST /api/auth/token/ all lock out guessing ----------
+# django-axes counts failures per user name and client address (NUM_PROXIES decides the
+# address, as for the throttles): AXES_FAILURE_LIMIT wrong passwords lock that pair out
+# for AXES_COOLOFF_MINUTES; a success resets the count. Per pair, not per address alone,
+# so many people behind one NAT (or a proxy count set wrong) do not lock each other out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cryptooracle.clientip.client_ip"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
