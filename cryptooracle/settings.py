@@ -205,6 +205,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, m
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300, minimum=1)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must exceed CELERY_TASK_SOFT_TIME_LIMIT.")
+# Worker children that ran forecasts or evaluations keep models and fragment: replace one
+# after this many tasks, or after a task that took its peak RSS past this many KiB. The
+# peak counts the pages shared with the parent, which has TensorFlow loaded: a fresh
+# child starts at ~770 MiB (docs/benchmarks.md, "Memory"), so the bound leaves ~110 MiB
+# for models and an evaluation. 0: no bound.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100, minimum=0) or None
+)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000, minimum=0) or None
+)
 
 # --- Artifacts and data -------------------------------------------------------------
 MODEL_WEIGHTS_DIR = env.path("MODEL_WEIGHTS_DIR", BASE_DIR / "model_weights")

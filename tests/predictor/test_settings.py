@@ -218,3 +218,50 @@ def test_an_unknown_database_scheme_is_refused() -> None:
     result = load_settings(DATABASE_URL="mysql://root@127.0.0.1/x")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
+
+
+def test_celery_children_are_bounded_by_tasks_and_memory_from_the_environment() -> None:
+    code = (
+        "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','cryptooracle.settings'); "
+        "import django; django.setup(); from cryptooracle.celery import app; "
+        "print(app.conf.worker_max_tasks_per_child, app.conf.worker_max_memory_per_child)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=env | extra,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        for extra in (
+            {},
+            {"CELERY_WORKER_MAX_TASKS_PER_CHILD": "5", "CELERY_WORKER_MAX_MEMORY_PER_CHILD": "0"},
+        )
+    ]
+    assert [r.stdout.split() for r in runs] == [["100", "900000"], ["5", "None"]], runs
+
+
+def test_gunicorn_reads_workers_and_recycling_from_the_environment() -> None:
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    env = os.environ | {"WEB_CONCURRENCY": "3", "GUNICORN_MAX_REQUESTS": "700", "PORT": "5123"}
+    result = subprocess.run(
+        [gunicorn, "--check-config", "--print-config", "cryptooracle.wsgi"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = dict(
+        (k.strip(), v.strip()) for k, _, v in (x.partition("=") for x in result.stdout.splitlines())
+    )
+    assert config["workers"] == "3"
+    assert config["max_requests"] == "700"
+    assert config["max_requests_jitter"] == "100"
+    assert config["bind"] == "['0.0.0.0:5123']"
