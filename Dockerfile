@@ -41,4 +41,4 @@ RUN DJANGO_SECRET_KEY=collectstatic-at-build-time-only-not-a-real-secret \
     && chmod 1777 var
 USER app
 EXPOSE 8000
-CMD ["sh", "-c", "exec gunicorn cryptooracle.wsgi --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --timeout 60 --max-requests ${GUNICORN_MAX_REQUESTS:-500} --max-requests-jitter 50 --log-file -"]
+CMD ["sh", "-c", "exec gunicorn cryptooracle.wsgi --bind 0.0.0.0:${PORT}"]

@@ -314,6 +314,8 @@ def main() -> None:
         "SCALERS_DIR": str(work / "scalers"),
         "DJANGO_STATIC_ROOT": str(work / "static"),
         "DJANGO_DEBUG": "false",
+        # DEBUG off refuses the public development key; a scratch run needs only some other.
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "web-bench-scratch-" + "k" * 40,
         "API_PREDICT_RATE": "1000000/minute",  # measure the forecast, not the throttle
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),  # cache, throttle
         "TF_CPP_MIN_LOG_LEVEL": "2",

@@ -1,35 +1,37 @@
-"""Django's Redis cache, with one Redis client per connection pool instead of one per call.
+"""Redis for the cache (django-redis), the broker and the locks, with TLS on ``rediss://``.
 
-Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for every cache
-operation; its constructor registers ~170 response callbacks, about 0.4 ms of
-Python each time, more than the round trip to Redis on loopback. A ``redis.Redis``
-is safe to share between threads (its pool hands each command a connection) and
-after a fork (the pool notices the new process id and opens new connections).
+django-redis keeps one ``redis.Redis`` per connection pool, which Django's own Redis
+backend does not (it builds one per operation, ~0.4 ms of Python each time: more
+than a round trip on loopback). The pool notices a fork and reconnects.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+_CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
 
 
-class _SharedClient(RedisCacheClient):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clients: dict[int, Any] = {}
+def redis_ssl_options(
+    url: str | None, cert_reqs: str, ca_certs: str | None, *, for_kombu: bool = False
+) -> dict[str, Any]:
+    """TLS keyword arguments for a ``rediss://`` URL; nothing for ``redis://`` or no URL.
 
-    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
-        client = self._clients.get(id(pool))
-        if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
-        return client
+    redis-py takes ``ssl_cert_reqs`` as a name; kombu's ``broker_use_ssl`` wants the
+    ``ssl`` module's constant.
+    """
+    if not url or not url.startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": _CERT_REQS[cert_reqs] if for_kombu else cert_reqs}
+    if ca_certs:
+        options["ssl_ca_certs"] = ca_certs
+    return options
 
 
-class SharedClientRedisCache(RedisCache):
-    """``django.core.cache.backends.redis.RedisCache`` reusing its Redis clients."""
-
-    def __init__(self, server: str, params: dict[str, Any]) -> None:
-        super().__init__(server, params)
-        self._class = _SharedClient
+def redis_cache(url: str, client_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``CACHES`` entry for Redis at ``url``."""
+    options: dict[str, Any] = {"CLIENT_CLASS": "django_redis.client.DefaultClient"}
+    if client_kwargs:
+        options["CONNECTION_POOL_KWARGS"] = dict(client_kwargs)
+    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": options}

@@ -8,13 +8,17 @@ cache) to Redis.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from cryptooracle import artifact_storage
+from cryptooracle.cache import redis_cache, redis_ssl_options
+from cryptooracle.checks import DEVELOPMENT_SECRET_KEY
 from cryptooracle.env import Env
+from cryptooracle.logs import logging_config
 
 env = Env()
 
@@ -42,7 +46,15 @@ if PRODUCTION:
             "DJANGO_RUNTIME_ENVIRONMENT=production needs DJANGO_SECRET_KEY "
             "(at least 32 characters)."
         )
-SECRET_KEY = _secret or "development-only-insecure-key-never-use-in-production"
+# The development key is public (it is in this file): signed cookies and password-reset
+# tokens made with it can be forged, so a site without DEBUG never runs on it.
+if not DEBUG and (not _secret or _secret == DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG is off but DJANGO_SECRET_KEY is unset or the public development key; "
+        "set DJANGO_SECRET_KEY to a long random value "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+SECRET_KEY = _secret or DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
@@ -64,10 +76,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets from the wheel, not a CDN
     "django_celery_results",
+    "health_check",
+    "axes",
     "predictor",
 ]
 
 MIDDLEWARE = [
+    "cryptooracle.middleware.RequestIdMiddleware",
+    # Before anything validates the Host header or redirects to https (see its docstring).
+    "cryptooracle.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -76,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cryptooracle.urls"
@@ -123,16 +142,44 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DATABASES = {"default": _db}
+# SQLite, the filesystem broker and the file cache are one machine's: on a platform with
+# several dynos or instances (or an ephemeral disk) each would have its own database and
+# queue. Production refuses them unless a single-machine install says it means it.
+ALLOW_EMBEDDED = env.bool("CRYPTOORACLE_ALLOW_EMBEDDED", default=False)
+if PRODUCTION and not ALLOW_EMBEDDED and _db["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured(
+        "DJANGO_RUNTIME_ENVIRONMENT=production refuses SQLite: set DATABASE_URL=postgres://… "
+        "(or CRYPTOORACLE_ALLOW_EMBEDDED=1 for a single machine)."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL")
+# rediss:// (Heroku Redis, ElastiCache in transit): TLS for the broker, the cache and the
+# update locks alike. Certificates are checked unless REDIS_SSL_CERT_REQS says otherwise
+# (Heroku Redis presents a self-signed one: "none" there).
+REDIS_SSL_CERT_REQS = env.choice(
+    "REDIS_SSL_CERT_REQS", "required", ("required", "optional", "none")
+)
+REDIS_SSL_CA_CERTS = env.str("REDIS_SSL_CA_CERTS")
+# Keyword arguments for every redis.Redis the project makes itself (the update locks).
+REDIS_CLIENT_KWARGS = redis_ssl_options(REDIS_URL, REDIS_SSL_CERT_REQS, REDIS_SSL_CA_CERTS)
+if PRODUCTION and not ALLOW_EMBEDDED and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "DJANGO_RUNTIME_ENVIRONMENT=production refuses the filesystem broker and file cache: "
+        "set REDIS_URL=redis://… or rediss://… (or CRYPTOORACLE_ALLOW_EMBEDDED=1 for a single "
+        "machine)."
+    )
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "cryptooracle.cache.SharedClientRedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": redis_cache(REDIS_URL, REDIS_CLIENT_KWARGS)}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 6 * 3600}
+    if REDIS_CLIENT_KWARGS:
+        CELERY_BROKER_USE_SSL = redis_ssl_options(
+            REDIS_URL, REDIS_SSL_CERT_REQS, REDIS_SSL_CA_CERTS, for_kombu=True
+        )
+        # Results live in the database; this keeps TLS if they ever move to Redis.
+        CELERY_REDIS_BACKEND_USE_SSL = CELERY_BROKER_USE_SSL
 else:
     CACHES = {
         "default": {
@@ -159,6 +206,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, m
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300, minimum=1)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must exceed CELERY_TASK_SOFT_TIME_LIMIT.")
+# Worker children that ran forecasts or evaluations keep models and fragment: replace one
+# after this many tasks, or after a task that took its peak RSS past this many KiB. The
+# peak counts the pages shared with the parent, which has TensorFlow loaded: a fresh
+# child starts at ~770 MiB (docs/benchmarks.md, "Memory"), so the bound leaves ~110 MiB
+# for models and an evaluation. 0: no bound.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100, minimum=0) or None
+)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000, minimum=0) or None
+)
 
 # --- Artifacts and data -------------------------------------------------------------
 MODEL_WEIGHTS_DIR = env.path("MODEL_WEIGHTS_DIR", BASE_DIR / "model_weights")
@@ -220,6 +278,22 @@ STORAGES = {
     },
 }
 
+# --- Logins: the page, the admin and POST /api/auth/token/ all lock out guessing ----------
+# django-axes counts failures per user name and client address (NUM_PROXIES decides the
+# address, as for the throttles): AXES_FAILURE_LIMIT wrong passwords lock that pair out
+# for AXES_COOLOFF_MINUTES; a success resets the count. Per pair, not per address alone,
+# so many people behind one NAT (or a proxy count set wrong) do not lock each other out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cryptooracle.clientip.client_ip"
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -228,6 +302,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- REST API: reads public, writes need a user, JSON bodies only ---------------
+# Proxies in front of the app that append to X-Forwarded-For (Heroku 1, EB with its load
+# balancer and nginx 2); 0 trusts only the socket's peer. Throttles and login lockouts key
+# on the client this gives (cryptooracle/clientip.py).
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", 0, minimum=0)
 REST_FRAMEWORK = {
     # Token first, so an anonymous write is answered 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -243,6 +321,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"predict": env.str("API_PREDICT_RATE") or "60/minute"},
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -267,18 +346,23 @@ SPECTACULAR_SETTINGS = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # The load balancer's checker speaks plain HTTP to the instance.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 3600, minimum=0)
+    # Both bind every subdomain (and, preloaded, browsers' built-in lists) to HTTPS for
+    # a long time: a choice for the domain's owner, so off unless set.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
-}
+# JSON lines on stdout for the platform's log search in production, plain text on a
+# laptop; every record carries the request id (cryptooracle/logs.py).
+LOG_FORMAT = env.choice("DJANGO_LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain"))
+LOGGING = logging_config(
+    json=LOG_FORMAT == "json", level=(env.str("DJANGO_LOG_LEVEL") or "INFO").upper()
+)
 
 # --- Live market data (update_stocks, beat schedule, bulk download) ---------------
 # Base URLs are settings so tests point them at a local server; the CoinAPI key

@@ -7,10 +7,13 @@ class PredictorConfig(AppConfig):
     verbose_name = "Crypto Oracle predictor"
 
     def ready(self) -> None:
-        # Register the Celery tasks in every process (web, commands), not only in workers:
-        # eager mode and canvas signatures (the walk-forward chord) look them up by name.
         from celery.signals import task_failure
 
+        # The project's own system checks (cryptooracle.E001 and on) are registered on import.
+        from cryptooracle import checks  # noqa: F401
+
+        # Register the Celery tasks in every process (web, commands), not only in workers:
+        # eager mode and canvas signatures (the walk-forward chord) look them up by name.
         from predictor import tasks  # noqa: F401
         from predictor.services.notify import task_failure_notify
 

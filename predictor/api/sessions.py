@@ -30,6 +30,7 @@ from predictor.api.session_serializers import (
 )
 from predictor.models import TrainingSession
 from predictor.selectors.sessions import session_detail_list, session_list
+from predictor.services.permissions import session_may_change
 from predictor.services.runs import run_cancel, run_retry, run_start
 from predictor.services.sessions import TrainingError
 
@@ -52,8 +53,7 @@ class IsOwnerOrStaff(permissions.BasePermission):
     message = "Only the user who started this session, or staff, may change it."
 
     def has_object_permission(self, request: Request, view: Any, obj: TrainingSession) -> bool:
-        user = request.user
-        return bool(user.is_staff or (obj.created_by_id and obj.created_by_id == user.pk))
+        return session_may_change(request.user, obj)
 
 
 def _queue_unavailable(exc: OperationalError) -> QueueUnavailable:

@@ -12,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from cryptooracle.clientip import client_ip
+
 _RATE = re.compile(r"^\d+/[smhd][a-z]*$")  # what DRF's parse_rate reads: 60/minute, 5/s
 
 
@@ -20,6 +22,9 @@ class ScopeThrottle(ScopedRateThrottle):
 
     DRF binds ``THROTTLE_RATES`` and ``cache`` when the module is imported, so a
     changed setting (``API_PREDICT_RATE``, a test's ``CACHES``) would not apply.
+
+    Clients are told apart by :func:`cryptooracle.clientip.client_ip` (``NUM_PROXIES``),
+    never by a client-written ``X-Forwarded-For``.
     """
 
     @property
@@ -36,3 +41,6 @@ class ScopeThrottle(ScopedRateThrottle):
                 f"throttle rate {rate!r} for {self.scope!r} is not like 60/minute"
             )
         return rate
+
+    def get_ident(self, request: Any) -> str:
+        return client_ip(request) or ""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
+from predictor.api.auth import TokenView
 from predictor.api.docs import RedocView
 from predictor.api.markets import MarketViewSet
-from predictor.api.parsers import BoundedJSONParser
 from predictor.api.predict import PredictView
 from predictor.api.results import PredictionListView, ReportViewSet
 from predictor.api.sessions import TrainingSessionViewSet
@@ -24,11 +23,7 @@ router.register("reports", ReportViewSet, basename="report")
 urlpatterns = [
     path("predict", PredictView.as_view(), name="predict"),
     path("predictions/", PredictionListView.as_view(), name="prediction-list"),
-    path(
-        "auth/token/",
-        ObtainAuthToken.as_view(parser_classes=[BoundedJSONParser]),
-        name="token",
-    ),
+    path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

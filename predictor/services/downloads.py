@@ -56,6 +56,8 @@ _CDD_EXCHANGES = {
 _CDD_SUFFIXES = {"1d": "d", "1h": "1h", "1m": "minute"}
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A symbol becomes part of a file name and a URL path: no separators, no "..", no hidden files.
+_SYMBOL = re.compile(r"^[A-Z0-9_-][A-Z0-9._-]{0,63}$")
 
 
 class DownloadError(Exception):
@@ -68,6 +70,17 @@ class NoNetwork(DownloadError):
 
 class ChecksumMismatch(DownloadError):
     """The archive's SHA-256 differs from its published CHECKSUM; the file was discarded."""
+
+
+def safe_symbol(symbol: str) -> str:
+    """``symbol`` upper-cased, or DownloadError unless it is letters, digits and ``._-``."""
+    text = symbol.strip().upper()
+    if not _SYMBOL.match(text):
+        raise DownloadError(
+            f"symbol {symbol!r} may hold only letters, digits, '.', '_' and '-' "
+            "(at most 64, not starting with '.'), e.g. BTCUSDT"
+        )
+    return text
 
 
 def months_between(month_from: str, month_to: str) -> list[str]:
@@ -114,7 +127,7 @@ def binance_archive_download(
     allowed = SPOT_INTERVALS if market_type == "spot" else FUTURES_INTERVALS
     if code not in allowed:
         raise DownloadError(f"Binance {market_type} archives have no {code} klines")
-    symbol = symbol.strip().upper()
+    symbol = safe_symbol(symbol)
     http = _client("binance-vision", client)
     base = (base_url or settings.BINANCE_VISION_URL).rstrip("/")
     folder = f"{base}/{_ARCHIVE_PATHS[market_type]}/{symbol}/{code}"
@@ -144,6 +157,7 @@ def cryptodatadownload_download(
     client: HttpClient | None = None,
 ) -> Path:
     """Download CryptoDataDownload's CSV of one market (``1d``, ``1h``; ``1m`` per ``year``)."""
+    symbol = safe_symbol(symbol)
     cdd_exchange = _CDD_EXCHANGES.get(exchange.strip().lower())
     if cdd_exchange is None:
         raise DownloadError(
@@ -157,7 +171,7 @@ def cryptodatadownload_download(
         if year is None:
             raise DownloadError("CryptoDataDownload splits minute files by year: pass a year")
         suffix = f"{year}_{suffix}"
-    name = f"{cdd_exchange}_{symbol.strip().upper()}_{suffix}.csv"
+    name = f"{cdd_exchange}_{symbol}_{suffix}.csv"
     base = (base_url or settings.CRYPTODATADOWNLOAD_URL).rstrip("/")
     url = f"{base}/cdd/{name}"
     target = Path(dest_dir) / name

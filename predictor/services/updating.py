@@ -284,7 +284,7 @@ def _database_key() -> str:
 def _redis_lock(market: Market) -> Iterator[Callable[[], None]]:
     import redis
 
-    client = redis.Redis.from_url(str(settings.REDIS_URL))
+    client = redis.Redis.from_url(str(settings.REDIS_URL), **settings.REDIS_CLIENT_KWARGS)
     lock = client.lock(
         f"cryptooracle:market-update:{_database_key()}:{market.pk}",
         timeout=LOCK_TTL_SECONDS,

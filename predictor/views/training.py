@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,6 +19,7 @@ from predictor.forms import TrainForm
 from predictor.ml.charts import loss_figure
 from predictor.models import SessionStatus, TrainingSession
 from predictor.selectors.sessions import session_list, session_report_list
+from predictor.services.permissions import session_may_change
 from predictor.services.runs import run_cancel, run_start
 from predictor.services.sessions import TrainingError
 from predictor.views._common import chart
@@ -76,6 +78,7 @@ def training_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "manifest_versions": sorted((session.manifest.get("versions") or {}).items()),
         "reports": session_report_list(session),
         "predictions": session.predictions.count(),
+        "may_change": session_may_change(request.user, session),
     }
     return render(request, "predictor/training_detail.html", context)
 
@@ -105,6 +108,9 @@ def training_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 def training_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
     session = get_object_or_404(TrainingSession, pk=pk)
+    if not session_may_change(request.user, session):
+        # 403, not a redirect with a message: a forged cross-user POST must not look accepted.
+        raise PermissionDenied("Only the user who started this session, or staff, may cancel it.")
     if not session.is_active:
         messages.info(
             request, f"Session {str(session.pk)[:8]} is {session.status}; nothing to cancel."

@@ -808,6 +808,37 @@ def test_predict_is_throttled_per_client(api, db, settings):
     assert other.post("/api/predict", {}, format="json").status_code == 400
 
 
+def test_a_forged_forwarded_for_header_does_not_reset_the_throttle(api, db, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"predict": "3/minute"},
+    }
+    codes = [
+        api.post(
+            "/api/predict", {}, format="json", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}"
+        ).status_code
+        for n in range(100)
+    ]
+    assert codes[:3] == [400, 400, 400]
+    assert set(codes[3:]) == {429}
+
+
+def test_behind_one_proxy_the_address_it_appended_is_the_client(api, db, settings):
+    settings.NUM_PROXIES = 1
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"predict": "2/minute"},
+    }
+
+    def post(forwarded: str) -> int:
+        return api.post(
+            "/api/predict", {}, format="json", HTTP_X_FORWARDED_FOR=forwarded
+        ).status_code
+
+    assert [post(f"10.9.9.{n}, 198.51.100.7") for n in range(3)] == [400, 400, 429]
+    assert post("198.51.100.8") == 400  # another client behind the same router
+
+
 # --- tokens and documentation ----------------------------------------------------------------------
 
 

@@ -158,7 +158,8 @@ def test_progress_updates_live_and_a_queued_session_can_be_cancelled(
     page.screenshot(path=str(SHOTS / "training-list-running.png"), full_page=True)
     TrainingSession.objects.filter(pk=session.pk).update(status="queued", epoch=0)
 
-    django_user_model.objects.create_user("trader", password=PASSWORD)
+    owner = django_user_model.objects.create_user("trader", password=PASSWORD)
+    TrainingSession.objects.filter(pk=session.pk).update(created_by=owner)
     page.goto(f"{live_server.url}/login/?next=/training/{session.pk}/")
     page.fill("input[name=username]", "trader")
     page.fill("input[name=password]", PASSWORD)

@@ -17,6 +17,7 @@ from predictor.services.downloads import (
     binance_archive_download,
     cryptodatadownload_download,
     months_between,
+    safe_symbol,
 )
 from predictor.services.providers import HttpClient, RetryPolicy
 from tests.predictor.fake_exchange import START, binance_kline
@@ -266,3 +267,60 @@ def test_import_stocks_download_needs_its_flags():
             "--interval",
             "1m",
         )
+
+
+BAD_SYMBOLS = [
+    "x/../../../y",
+    "../BTC",
+    ".hidden",
+    "BTC USDT",
+    "BTC\\USDT",
+    "",
+    "A" * 65,
+    "BTC\x00",
+]
+
+
+@pytest.mark.parametrize("symbol", BAD_SYMBOLS)
+def test_a_symbol_that_is_not_a_plain_name_is_refused_before_any_request(
+    symbol, httpserver, tmp_path
+):
+    dest = tmp_path / "data" / "binance"
+    with pytest.raises(DownloadError, match="may hold only letters"):
+        binance_archive_download(
+            symbol, "1m", "2024-01", "2024-01", dest_dir=dest, base_url=httpserver.url_for("")
+        )
+    with pytest.raises(DownloadError, match="may hold only letters"):
+        cryptodatadownload_download(
+            "gemini", symbol, "1h", tmp_path / "data", base_url=httpserver.url_for("")
+        )
+    assert httpserver.log == []
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_safe_symbols_are_upper_cased_and_keep_dots_dashes_and_underscores():
+    assert safe_symbol(" btcusdt ") == "BTCUSDT"
+    assert safe_symbol("BTC-PERP") == "BTC-PERP"
+    assert safe_symbol("eth_usd.p") == "ETH_USD.P"
+
+
+@pytest.mark.django_db
+def test_import_stocks_refuses_a_path_in_the_symbol_and_writes_nothing(tmp_path, settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.DATA_DIR = tmp_path / "data" / "inner"
+    with pytest.raises(CommandError, match="may hold only letters"):
+        call_command(
+            "import_stocks",
+            "--download",
+            "--source",
+            "cryptodatadownload",
+            "--exchange",
+            "gemini",
+            "--symbol",
+            "x/../../../y",
+            "--interval",
+            "1h",
+        )
+    assert list(tmp_path.rglob("*")) == []

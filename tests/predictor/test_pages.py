@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.test import Client
@@ -474,29 +475,66 @@ def test_the_training_form_creates_and_queues_a_session(
 def test_cancel_needs_a_login_and_a_post(
     client: Client, make_market: Callable[..., Market], django_user_model: Any
 ) -> None:
+    owner = django_user_model.objects.create_user("trader", password="x-long-pass-1")
     session = make_session(make_market("BTCUSDT", 200), evaluation=True, status="queued")
+    TrainingSession.objects.filter(pk=session.pk).update(created_by=owner)
     url = reverse("predictor:training_cancel", args=[session.pk])
     response = client.post(url)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("predictor:login"))
     session.refresh_from_db()
     assert session.status == "queued"
-    client.force_login(django_user_model.objects.create_user("trader", password="x-long-pass-1"))
+    client.force_login(owner)
     assert client.get(url).status_code == 405
     detail = client.get(reverse("predictor:training_detail", args=[session.pk])).content.decode()
     assert f'action="{url}"' in detail
 
 
+def _owned_session(market: Market, username: str) -> TrainingSession:
+    session = make_session(market, evaluation=True, status="queued")
+    owner = User.objects.get(username=username)
+    TrainingSession.objects.filter(pk=session.pk).update(created_by=owner)
+    session.refresh_from_db()
+    return session
+
+
 def test_cancel_stops_a_queued_session(
     user_client: Client, make_market: Callable[..., Market]
 ) -> None:
-    session = make_session(make_market("BTCUSDT", 200), evaluation=True, status="queued")
+    session = _owned_session(make_market("BTCUSDT", 200), "trader")
     response = user_client.post(
         reverse("predictor:training_cancel", args=[session.pk]), follow=True
     )
     session.refresh_from_db()
     assert session.status == "cancelled"
     assert b"is cancelled" in response.content
+
+
+def test_another_user_cannot_cancel_a_session_nor_sees_the_button(
+    client: Client, make_market: Callable[..., Market], django_user_model: Any
+) -> None:
+    django_user_model.objects.create_user("owner", password="x-long-pass-1")
+    session = _owned_session(make_market("BTCUSDT", 200), "owner")
+    client.force_login(django_user_model.objects.create_user("other", password="x-long-pass-2"))
+    url = reverse("predictor:training_cancel", args=[session.pk])
+    assert client.post(url).status_code == 403
+    session.refresh_from_db()
+    assert session.status == "queued"
+    assert not session.cancel_requested
+    detail = client.get(reverse("predictor:training_detail", args=[session.pk])).content.decode()
+    assert f'action="{url}"' not in detail
+
+
+def test_staff_may_cancel_any_session_even_one_nobody_owns(
+    client: Client, make_market: Callable[..., Market], django_user_model: Any
+) -> None:
+    session = make_session(make_market("BTCUSDT", 200), evaluation=True, status="queued")
+    client.force_login(
+        django_user_model.objects.create_user("admin", password="x-long-pass-3", is_staff=True)
+    )
+    assert client.post(reverse("predictor:training_cancel", args=[session.pk])).status_code == 302
+    session.refresh_from_db()
+    assert session.status == "cancelled"
 
 
 def test_login_page_logs_in_and_goes_to_the_training_list(
