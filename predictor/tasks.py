@@ -134,7 +134,7 @@ def evaluate_session(
 @shared_task(name="predictor.tasks.reality_check")  # type: ignore[untyped-decorator]
 def reality_check(session_id: str, reps: int = 1000) -> dict[str, Any]:
     """Hansen's SPA / White's Reality Check across the market's evaluation sessions (slow)."""
-    from predictor.services.evaluation import sessions_reality_check
+    from predictor.services.reality_check import sessions_reality_check
 
     sessions_reality_check(TrainingSession.objects.get(pk=session_id), reps=reps)
     return {"session": session_id}

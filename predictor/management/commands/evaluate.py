@@ -64,12 +64,9 @@ class Command(BaseCommand):
         if options["reps"] < 10:
             raise CommandError(f"--reps: {options['reps']} is too few (at least 10)")
         # Imported here: the services load Keras, which --help does not need.
-        from predictor.services.evaluation import (
-            EvaluationError,
-            session_evaluate,
-            sessions_reality_check,
-        )
+        from predictor.services.evaluation import EvaluationError, session_evaluate
         from predictor.services.forecasting import ForecastError
+        from predictor.services.reality_check import sessions_reality_check
 
         costs = {"fee": options["fee"], "slippage": options["slippage"]}
         mode = MODES[options["mode"]]
