@@ -116,11 +116,15 @@ def session_evaluate_forward(
 
 
 def _forward_config(session: TrainingSession) -> TrainConfig:
-    if session.status != SessionStatus.SUCCEEDED or not session.has_model:
+    if not session.has_model:
+        state = (
+            "succeeded but lost its model"
+            if session.status == SessionStatus.SUCCEEDED
+            else session.status
+        )
         raise EvaluationError(
-            f"session {session.id} is {session.status}"
-            + ("" if session.status != SessionStatus.SUCCEEDED else " but its model is missing")
-            + ": it has no trained model whose forecasts could be judged"
+            f"session {session.id} is {state}: it has no trained model whose forecasts "
+            "could be judged"
         )
     if session.data_end is None:
         raise EvaluationError(f"session {session.id} records no end of its training data")
