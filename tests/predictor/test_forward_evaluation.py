@@ -319,3 +319,23 @@ def test_the_celery_task_runs_the_forward_evaluation(
     assert outcome["splits"] == ["forward"]
     assert outcome["theta_source"] == f"validation of session {evaluation.pk}"
     assert forward_report(production)["theta_source"] == outcome["theta_source"]
+
+
+def test_each_market_of_a_session_is_judged_forward_in_one_report(
+    make_market: Callable[..., Market], market: Market
+) -> None:
+    from predictor.services.sessions import session_create
+    from predictor.services.training import session_run
+
+    other = make_market("ETHUSDT", 600, seed=3)
+    config = TrainConfig(**{**TINY, "arch": "ridge", "evaluation": False})
+    end = dt.datetime.fromtimestamp(T0 + (TRAINED - 1) * HOUR, tz=dt.UTC)
+    session = session_create(config, symbols=[market.symbol, other.symbol], end=end)
+    session = session_run(session.pk)
+    assert session.status == "succeeded", session.error
+    evaluate(session, "--forward", "--theta", "0.001")
+    report = forward_report(session)
+    assert report["market"] == "BTCUSDT"
+    assert report["n_forecasts"] == 599 - TRAINED
+    assert report["other_markets"]["ETHUSDT"]["n_forecasts"] == 599 - TRAINED
+    assert report["other_markets"]["ETHUSDT"]["split"] == "forward"
