@@ -132,13 +132,38 @@ def fill_actuals() -> dict[str, Any]:
 
 @shared_task(name="predictor.tasks.evaluate_session")  # type: ignore[untyped-decorator]
 def evaluate_session(
-    session_id: str, fee: float = 0.001, slippage: float = 0.0, mode: str = "non_overlapping"
+    session_id: str,
+    fee: float = 0.001,
+    slippage: float = 0.0,
+    mode: str = "non_overlapping",
+    forward: bool = False,
+    theta: float | None = None,
+    theta_from: str | None = None,
 ) -> dict[str, Any]:
-    """Store the session's evaluation reports, one per split."""
+    """Store the session's evaluation reports, one per split; ``forward``: its forward report."""
+    session = TrainingSession.objects.get(pk=session_id)
+    if forward:
+        from predictor.services.forward import session_evaluate_forward
+
+        judged = session_evaluate_forward(
+            session,
+            theta=theta,
+            theta_from=TrainingSession.objects.get(pk=theta_from) if theta_from else None,
+            fee=fee,
+            slippage=slippage,
+            mode=mode,  # type: ignore[arg-type]
+        )
+        return {
+            "session": session_id,
+            "n_trials": judged.n_trials,
+            "splits": [judged.split.split],
+            "leakage_alarm": judged.split.leakage_alarm,
+            "theta_source": judged.theta_source,
+        }
     from predictor.services.evaluation import session_evaluate
 
     result = session_evaluate(
-        TrainingSession.objects.get(pk=session_id),
+        session,
         fee=fee,
         slippage=slippage,
         mode=mode,  # type: ignore[arg-type]
@@ -154,7 +179,7 @@ def evaluate_session(
 @shared_task(name="predictor.tasks.reality_check")  # type: ignore[untyped-decorator]
 def reality_check(session_id: str, reps: int = 1000) -> dict[str, Any]:
     """Hansen's SPA / White's Reality Check across the market's evaluation sessions (slow)."""
-    from predictor.services.evaluation import sessions_reality_check
+    from predictor.services.reality_check import sessions_reality_check
 
     sessions_reality_check(TrainingSession.objects.get(pk=session_id), reps=reps)
     return {"session": session_id}

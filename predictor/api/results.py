@@ -60,7 +60,8 @@ class PredictionListView(generics.ListAPIView[Prediction]):
 
 
 class ReportViewSet(viewsets.ReadOnlyModelViewSet[EvaluationReport]):
-    """Evaluation reports, one per session and split (validation, test, train, walk_forward)."""
+    """Evaluation reports, one per session and split (forward, test, validation, train, spa,
+    walk_forward); ``forward`` scores the forecasts after the training data."""
 
     serializer_class = ReportSerializer
     pagination_class = Pages

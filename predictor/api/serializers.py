@@ -194,4 +194,8 @@ class ReportSerializer(serializers.ModelSerializer):
 
 class ReportQuerySerializer(serializers.Serializer):
     session = serializers.UUIDField(required=False)
-    split = serializers.CharField(required=False, max_length=16)
+    split = serializers.CharField(
+        required=False,
+        max_length=16,
+        help_text="forward (after the training data), test, validation, train, spa or walk_forward.",
+    )

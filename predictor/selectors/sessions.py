@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from predictor.models import (
     EvaluationReport,
@@ -21,8 +21,10 @@ from predictor.models import (
     TrainingSession,
 )
 
-# Reports read in this order: out-of-sample first, the in-sample one last.
-REPORT_ORDER: tuple[str, ...] = ("test", "spa", "walk_forward", "validation", "train", "training")
+# Reports read in this order: never seen in training first, the in-sample one last.
+REPORT_ORDER: tuple[str, ...] = (
+    "forward", "test", "spa", "walk_forward", "validation", "train", "training",
+)  # fmt: skip
 
 
 def session_list(
@@ -59,9 +61,11 @@ def production_session_list() -> QuerySet[TrainingSession]:
 
 
 def evaluation_session_list() -> QuerySet[TrainingSession]:
-    """Evaluation and walk-forward sessions, newest first, with their report counts."""
+    """Evaluation and walk-forward sessions, and production ones judged forward, newest
+    first, with their report counts."""
+    judged = EvaluationReport.objects.filter(split="forward").values("session_id")
     return (
-        TrainingSession.objects.exclude(mode=SessionMode.PRODUCTION)
+        TrainingSession.objects.filter(~Q(mode=SessionMode.PRODUCTION) | Q(pk__in=judged))
         .filter(status=SessionStatus.SUCCEEDED)
         .annotate(n_reports=Count("reports", distinct=True))
     )

@@ -1,4 +1,4 @@
-"""The evaluation page: one evaluation session's reports, out-of-sample first.
+"""The evaluation page: one session's reports, the forward one (never seen in training) first.
 
 Everything shown comes from the stored report JSON (``SplitReport.to_dict()`` and
 the typed ``kinds`` reports) and the session's stored predictions; nothing is
@@ -163,7 +163,15 @@ def _prediction_charts(
         split = split_name(record.split)
     except ValueError:  # spa and walk-forward reports span no one stored split
         return []
-    frame = predictions_frame(session, splits=[split], step=1)
+    if split == "forward" and session.data_end is not None:  # stored as production or future
+        frame = predictions_frame(session, start=session.data_end, step=1)
+        anchors = pd.DatetimeIndex(frame["anchor_time"])
+        keep = anchors > pd.Timestamp(session.data_end)
+        if record.report.get("end"):  # the report's last bar: its period, not newer forecasts
+            keep &= anchors <= pd.Timestamp(record.report["end"], tz="UTC")
+        frame = frame[keep]
+    else:
+        frame = predictions_frame(session, splits=[split], step=1)
     charts = []
     for symbol in session.symbols:
         rows = frame[frame["symbol"] == symbol]
@@ -189,10 +197,10 @@ def _prediction_charts(
 def _common(session: TrainingSession, record: EvaluationReport) -> dict[str, Any]:
     """What every kind of report shows: its label, the alarm, notes and the predictions."""
     report = record.report
-    in_sample = bool(report.get("in_sample", record.split != "test"))
+    in_sample = bool(report.get("in_sample", record.split not in ("test", "forward")))
     title = f"{'In-sample' if in_sample else 'Out-of-sample'} · {record.split}"
     leakage = report.get("leakage") or {}
-    notes = [*report.get("notes", []), report.get("steps_note")]
+    notes = [*report.get("notes", []), report.get("steps_note"), report.get("forward_note")]
     return {
         "record": record,
         "report": report,

@@ -21,8 +21,8 @@ from predictor.ml.features import feature_lookback
 from predictor.ml.training import prepare_data, sample_reach
 from predictor.models import Market
 from predictor.selectors.candles import candles_frame
-from predictor.services.evaluation import _usable
 from predictor.services.sessions import session_create
+from predictor.services.split_inputs import usable_anchors
 from predictor.services.training import session_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.realdata, pytest.mark.slow]
@@ -67,7 +67,7 @@ def test_no_sample_of_a_real_file_with_a_hole_of_months_reads_the_hole(shared_da
 
     # The evaluation applies the same rule to stored forecasts: none reading the hole scores.
     array = align_markets({market.symbol: frame}, "1m")
-    usable = _usable(config, array)
+    usable = usable_anchors(config, array)
     rows = np.arange(len(usable))
     touches = (rows + after >= hole[0]) & (rows - before <= hole[-1])
     assert not usable[touches].any()

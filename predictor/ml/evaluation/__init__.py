@@ -33,7 +33,7 @@ from predictor.ml.evaluation.tables import (
     STRATEGY_ROWS,
     format_report_table,
 )
-from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold
+from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold, given_threshold
 
 __all__ = [
     "SIGNIFICANCE_TESTS",
@@ -55,6 +55,7 @@ __all__ = [
     "choose_threshold",
     "evaluation_report",
     "format_report_table",
+    "given_threshold",
     "leakage_alarm",
     "report_kind",
     "split_name",

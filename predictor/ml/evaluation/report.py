@@ -2,7 +2,9 @@
 
 Splits are labelled: ``test`` is out of sample and must start after the span
 the threshold was chosen on; ``validation`` is where θ was chosen, so its
-strategy figures are optimistic; ``train`` is in-sample and says so. The names are
+strategy figures are optimistic; ``train`` is in-sample and says so; ``forward``
+is the forecasts anchored after the training data's end, scored with a θ frozen
+before them (the report names where θ came from). The names are
 the stored split names (``splits.PART_NAMES``); reports stored when the in-sample
 one was called ``training`` read back through :func:`split_name`.
 The bootstrap SPA is not run here (it is slow and spans sessions): call
@@ -51,7 +53,7 @@ from predictor.ml.evaluation.stats import (
 )
 from predictor.ml.evaluation.threshold import ChosenThreshold
 
-SplitName = Literal["train", "validation", "test"]
+SplitName = Literal["train", "validation", "test", "forward"]
 SECONDS_PER_YEAR = 365 * 86_400  # crypto markets trade every day
 # θ is refused on a validation split with fewer real forecasts than this: a threshold
 # fitted to a few dozen moves (or to a gap's flat bars) is noise dressed as a choice.
@@ -60,7 +62,9 @@ SPLIT_LABELS: dict[str, str] = {
     "train": "IN-SAMPLE (training split): not evidence of skill",
     "validation": "validation split (θ was chosen here: strategy figures are optimistic)",
     "test": "out-of-sample (test split)",
+    "forward": "forward (never seen in training)",
 }
+OUT_OF_SAMPLE: frozenset[str] = frozenset({"test", "forward"})
 _OLD_SPLIT_NAMES = {"training": "train"}
 
 
@@ -193,6 +197,7 @@ class SplitReport:
     tests: SignificanceTests
     leakage: LeakageAlarm
     gaps: GapCounts | None = None
+    theta_source: str | None = None  # where a θ not chosen on this session's validation came from
 
     def to_dict(self, max_points: int = 500) -> dict[str, Any]:
         """JSON-safe for storage: curves sampled, trade lists left out."""
@@ -206,6 +211,8 @@ class SplitReport:
         for name in ("threshold", "errors", "direction", "ic", "tests", "leakage"):
             result[name] = getattr(self, name).to_dict()
         result["gaps"] = None if self.gaps is None else self.gaps.to_dict()
+        if self.theta_source is not None:
+            result["theta_source"] = self.theta_source
         result["deciles"] = [decile.to_dict() for decile in self.deciles]
         result["strategy"] = self.strategy.to_dict(max_points, include_trades=False)
         result["baselines"] = {
@@ -216,11 +223,17 @@ class SplitReport:
 
 
 def _threshold_notes(
-    split: SplitName, times: npt.NDArray[Any], threshold: ChosenThreshold
+    split: SplitName, times: npt.NDArray[Any], threshold: ChosenThreshold, source: str | None
 ) -> list[str]:
-    if split == "test":
+    if split in OUT_OF_SAMPLE:
         threshold.check_out_of_sample(times)  # raises if θ saw any of these bars
+    if split == "test":
         notes = ["θ was chosen on the validation split only and frozen before this test."]
+    elif split == "forward":
+        notes = [
+            f"θ comes from the {source or 'validation split'} and was frozen before the forward "
+            "period; no bar here was seen in training or in choosing θ."
+        ]
     elif split == "validation":
         notes = ["θ was chosen on this split: the strategy figures are in-sample for θ."]
     else:
@@ -295,10 +308,12 @@ def evaluation_report(
     trial_sharpe_variance: float | None = None,
     loss: Loss = "squared",
     gaps: GapCounts | None = None,
+    theta_source: str | None = None,
 ) -> SplitReport:
     """Every metric, the strategy beside its baselines, and the significance tests.
 
-    ``threshold`` comes from ``choose_threshold`` on the validation split; its
+    ``threshold`` comes from ``choose_threshold`` on the validation split (or, for
+    the ``forward`` split, any θ frozen before it: ``theta_source`` says which); its
     costs and holding mode are used here too. ``n_trials`` is the number of
     evaluation sessions already run on this market, this one included.
     """
@@ -306,7 +321,7 @@ def evaluation_report(
     if threshold.horizon != inputs.horizon:
         raise ValueError("the threshold was chosen for a different horizon")
     times = to_datetime64(inputs.times)
-    notes = _threshold_notes(split, times, threshold)
+    notes = _threshold_notes(split, times, threshold, theta_source)
     notes.append(
         f"The deflated Sharpe ratio counts {n_trials} evaluation session(s) already run on this "
         "market, as recorded by the application."
@@ -320,7 +335,7 @@ def evaluation_report(
     return SplitReport(
         split=split,
         label=SPLIT_LABELS[split],
-        in_sample=split != "test",
+        in_sample=split not in OUT_OF_SAMPLE,
         start=str(times.min()),
         end=str(times.max()),
         n_forecasts=int(np.isfinite(predicted).sum()),
@@ -329,6 +344,7 @@ def evaluation_report(
         threshold=threshold,
         notes=tuple(notes),
         gaps=gaps,
+        theta_source=theta_source,
         errors=forecast_errors(_actual_price(close, inputs.horizon), inputs.predicted_price, close),
         direction=direction,
         ic=ic,

@@ -154,6 +154,7 @@ def format_report_table(report: SplitReport | ClassificationReport) -> str:
         "",
         f"Strategy: θ = {config.theta:.6g}, fee {config.fee * 100:g} %/side, "
         f"slippage {config.slippage * 100:g} %/side, {config.mode.replace('_', '-')} holding",
+        *([f"θ source: {report.theta_source}"] if report.theta_source else []),
         *_strategy_table(report),
         "",
         "Significance",

@@ -4,6 +4,8 @@
 ``ChosenThreshold`` that remembers the time span it was chosen on. The report
 refuses to apply it to a test split that starts on or before that span's end,
 so a threshold tuned on the test period cannot be passed off as out of sample.
+``given_threshold`` freezes a θ a person names, as of a time before the bars it
+will trade (the forward split's: the end of the training data).
 """
 
 from __future__ import annotations
@@ -124,4 +126,37 @@ def choose_threshold(
         slippage=slippage,
         mode=mode,
         candidates=tuple(candidates),
+    )
+
+
+def given_threshold(
+    theta: float,
+    *,
+    frozen_at: int,
+    horizon: int,
+    fee: float = DEFAULT_FEE,
+    slippage: float = 0.0,
+    mode: Mode = "non_overlapping",
+) -> ChosenThreshold:
+    """A θ named by a person, frozen at unix time ``frozen_at``: no data chose it here.
+
+    Its span is the single instant ``frozen_at``, so the report refuses it on any bar
+    at or before then; there are no candidates and no validation figures (NaN).
+    """
+    if not np.isfinite(theta) or theta < 0:
+        raise ValueError(f"θ must be a finite number ≥ 0, got {theta}")
+    return ChosenThreshold(
+        theta=float(theta),
+        quantile=float("nan"),
+        validation_sharpe=float("nan"),
+        validation_trades=0,
+        meets_min_trades=True,  # no search was made, so there is no weak choice to flag
+        min_trades=0,
+        validation_start=int(frozen_at),
+        validation_end=int(frozen_at),
+        horizon=horizon,
+        fee=fee,
+        slippage=slippage,
+        mode=mode,
+        candidates=(),
     )

@@ -10,7 +10,7 @@ import pytest
 from predictor.ml.evaluation.backtest import backtest
 from predictor.ml.evaluation.report import EvaluationInputs, evaluation_report, split_name
 from predictor.ml.evaluation.tables import break_even_sentence, format_report_table
-from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold
+from predictor.ml.evaluation.threshold import ChosenThreshold, choose_threshold, given_threshold
 
 HORIZON = 5
 BAR = 60
@@ -238,3 +238,51 @@ def test_the_stored_report_says_its_kind() -> None:
         validation, split="validation", threshold=_threshold(validation), n_trials=1
     )
     assert report.to_dict()["kind"] == "strategy"
+
+
+def test_the_forward_split_is_out_of_sample_and_names_where_theta_came_from() -> None:
+    times, opens, close, _, random = _future_and_random(5)
+    threshold = _threshold(_inputs(times, opens, close, random, slice(0, SPLIT)))
+    forward = _inputs(times, opens, close, random, slice(SPLIT, N))
+    report = evaluation_report(
+        forward,
+        split="forward",
+        threshold=threshold,
+        n_trials=2,
+        theta_source="validation of session abc",
+    )
+    assert not report.in_sample
+    assert report.label == "forward (never seen in training)"
+    assert any("validation of session abc" in note for note in report.notes)
+    data = report.to_dict()
+    assert data["split"] == "forward"
+    assert data["theta_source"] == "validation of session abc"
+    assert "θ source: validation of session abc" in format_report_table(report)
+    assert (
+        "theta_source"
+        not in evaluation_report(forward, split="test", threshold=threshold, n_trials=1).to_dict()
+    )
+    with pytest.raises(ValueError, match="overlaps"):
+        evaluation_report(
+            forward,
+            split="forward",
+            threshold=_threshold(_inputs(times, opens, close, random, slice(0, N))),
+            n_trials=1,
+        )
+
+
+def test_a_given_theta_is_frozen_at_a_time_and_refused_on_bars_before_it() -> None:
+    times, opens, close, _, random = _future_and_random(6)
+    forward = _inputs(times, opens, close, random, slice(SPLIT, N))
+    given = given_threshold(0.0005, frozen_at=int(times[SPLIT - 1]), horizon=HORIZON)
+    report = evaluation_report(
+        forward, split="forward", threshold=given, n_trials=1, theta_source="given by the user"
+    )
+    assert report.strategy.config.theta == 0.0005
+    assert given.candidates == ()
+    assert not any("θ candidate" in note for note in report.notes)  # no search, no weak choice
+    late = given_threshold(0.0005, frozen_at=int(times[SPLIT]), horizon=HORIZON)
+    with pytest.raises(ValueError, match="overlaps"):
+        evaluation_report(forward, split="forward", threshold=late, n_trials=1)
+    with pytest.raises(ValueError, match="θ must be"):
+        given_threshold(-1.0, frozen_at=0, horizon=HORIZON)
