@@ -43,6 +43,7 @@ from predictor.ml.evaluation.engine import (
     PositionEngine,
     Step,
 )
+from predictor.ml.evaluation.paper_stats import realised_returns
 from predictor.models import (
     EvaluationReport,
     PaperAccount,
@@ -110,25 +111,14 @@ class ReplayResult:
     def total_return(self) -> float:
         return trades_total_return(
             (t.symbol, t.holding.sleeve, t.holding.weight, t.holding.net_return)
-            for t in sorted(self.trades, key=lambda t: t.holding.entry_time)
+            for t in sorted(self.trades, key=lambda t: (t.holding.exit_time, t.holding.sleeve))
         )
 
 
 def trades_total_return(rows: Iterable[tuple[object, int, float, float]]) -> float:
-    """The account's return once these holdings closed, from ``(market, sleeve, weight, net)``
-    in time order: each sleeve of each market compounds its own holdings; capital is split
-    evenly across markets, and a sleeve never used keeps its cash."""
-    growth: dict[tuple[object, int], float] = {}
-    weight: dict[tuple[object, int], float] = {}
-    for market, sleeve, share, net in rows:
-        growth[(market, sleeve)] = growth.get((market, sleeve), 1.0) * (1.0 + net)
-        weight[(market, sleeve)] = share
-    if not growth:
-        return 0.0
-    markets = len({key[0] for key in growth})
-    used = sum(weight.values()) / markets
-    value = sum(weight[key] * growth[key] for key in growth) / markets
-    return value + (1.0 - used) - 1.0
+    """The account's return once these ``(market, sleeve, weight, net)`` holdings closed."""
+    returns = realised_returns(rows)
+    return returns[-1] if returns else 0.0
 
 
 # --- Starting and stopping -------------------------------------------------------------------
