@@ -332,6 +332,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
+    # Paper trading's holding modes and a session's training mode are both called "mode".
+    "ENUM_NAME_OVERRIDES": {
+        "HoldingModeEnum": "predictor.ml.evaluation.engine.MODES",
+        "ModeEnum": "predictor.models.SessionMode",  # the name clients already know
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

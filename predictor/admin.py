@@ -1,4 +1,4 @@
-"""Admin for markets, and a read-only browser of each market's candles.
+"""Admin for markets, a read-only browser of each market's candles, and paper trading.
 
 Candles have a composite primary key, which Django's admin refuses to register;
 their page hangs off the market instead (``<market>/candles/``): one interval at
@@ -8,11 +8,13 @@ over millions of rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import BadRequest, PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -20,7 +22,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
 
 from predictor.ml.intervals import CANONICAL_INTERVALS
-from predictor.models import Market
+from predictor.models import Market, PaperAccount, TrainingSession
 from predictor.selectors.candles import CandlePage, candle_page, stored_intervals
 
 
@@ -120,3 +122,67 @@ def _day(text: str) -> date | None:
         return parse_date(text)
     except ValueError:
         return None
+
+
+# --- Paper trading ---------------------------------------------------------------------------
+
+
+def _paper_results(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    sessions: list[TrainingSession],
+    change: Callable[[TrainingSession], object],
+    done: str,
+) -> None:
+    from predictor.services.paper import PaperError  # Keras loads with the service
+
+    for session in sessions:
+        try:
+            change(session)
+        except PaperError as exc:
+            modeladmin.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{session.pk}: {done}")
+
+
+@admin.register(TrainingSession)
+class TrainingSessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("id", "arch", "target", "interval", "mode", "status", "created")
+    list_filter = ("status", "mode", "arch", "target")
+    search_fields = ("id",)
+    readonly_fields = [f.name for f in TrainingSession._meta.concrete_fields]
+    actions = ("mark_live",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # sessions are started by the form, the API or train_model
+
+    @admin.action(description="Paper trade: mark live (θ from the validation report)")
+    def mark_live(self, request: HttpRequest, queryset: QuerySet[TrainingSession]) -> None:
+        from predictor.services.paper import paper_start
+
+        _paper_results(self, request, list(queryset), paper_start, "live on paper")
+
+
+@admin.register(PaperAccount)
+class PaperAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("session", "live", "theta", "mode", "fee", "slippage", "started_at", "updated")
+    list_filter = ("live", "mode")
+    readonly_fields = [f.name for f in PaperAccount._meta.concrete_fields]
+    actions = ("stop", "resume")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the rules are frozen by paper_start
+
+    @admin.action(description="Stop paper trading")
+    def stop(self, request: HttpRequest, queryset: QuerySet[PaperAccount]) -> None:
+        from predictor.services.paper import paper_stop
+
+        sessions = [a.session for a in queryset.select_related("session")]
+        _paper_results(self, request, sessions, paper_stop, "stopped")
+
+    @admin.action(description="Resume paper trading (the frozen rules)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[PaperAccount]) -> None:
+        from predictor.services.paper import paper_start
+
+        sessions = [a.session for a in queryset.select_related("session")]
+        _paper_results(self, request, sessions, paper_start, "live on paper")

@@ -387,3 +387,124 @@ class EvaluationReport(models.Model):
         from predictor.ml.evaluation.kinds import report_kind
 
         return report_kind(self.report)
+
+# --- Paper trading -----------------------------------------------------------------------------
+
+
+class PaperAccount(models.Model):
+    """A session trading on paper: its frozen rules and the position engine's state.
+
+    θ, costs, horizon and holding mode are frozen when the session goes live, so
+    later evaluations cannot change what the live record means. ``state`` holds,
+    per market symbol, the engine's open holdings, the last bar processed and the
+    signal waiting for the next open (``services.paper``).
+    """
+
+    session = models.OneToOneField(
+        TrainingSession, on_delete=models.CASCADE, primary_key=True, related_name="paper"
+    )
+    live = models.BooleanField(default=False, db_index=True)
+    theta = models.FloatField(help_text="The frozen signal threshold θ (a return).")
+    theta_source = models.CharField(max_length=120, help_text="Where θ came from.")
+    horizon = models.PositiveIntegerField(help_text="Bars each holding lasts.")
+    mode = models.CharField(max_length=16, help_text="non_overlapping or overlapping.")
+    fee = models.FloatField(help_text="Fraction of a leg's value, per leg.")
+    slippage = models.FloatField(help_text="Fraction of a leg's value, per leg.")
+    started_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    first_bar = models.DateTimeField(help_text="Open time of the first bar traded.")
+    state = models.JSONField(default=dict, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"paper {self.session_id} ({'live' if self.live else 'stopped'})"
+
+
+class PaperSignal(models.Model):
+    """The forecast made at the close of one bar, and the side it signals (0: none)."""
+
+    session = models.ForeignKey(
+        TrainingSession, on_delete=models.CASCADE, related_name="paper_signals"
+    )
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="paper_signals")
+    bar_time = models.DateTimeField(help_text="Open time of the bar whose close made it.")
+    forecast = models.FloatField(null=True, blank=True, help_text="Forecast return; empty: none.")
+    side = models.SmallIntegerField(help_text="+1 long, -1 short, 0 no signal.")
+    real = models.BooleanField(default=True, help_text="False: a gap-filled bar, never traded.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "market", "bar_time"], name="paper_signal_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.market_id} {self.bar_time:%Y-%m-%d %H:%M} {self.side:+d}"
+
+
+class PaperFill(models.Model):
+    """One traded leg at a bar's open (paper: filled at that open, costs charged)."""
+
+    session = models.ForeignKey(
+        TrainingSession, on_delete=models.CASCADE, related_name="paper_fills"
+    )
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="paper_fills")
+    sleeve = models.PositiveSmallIntegerField()
+    leg = models.CharField(max_length=5, help_text="entry or exit.")
+    side = models.SmallIntegerField(help_text="The position's side: +1 long, -1 short.")
+    time = models.DateTimeField()
+    price = models.FloatField()
+    weight = models.FloatField(help_text="Share of the capital: 1 or 1/h.")
+    cost = models.FloatField(help_text="Fraction of the leg's value paid (fee and slippage).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "market", "sleeve", "leg", "time"], name="paper_fill_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.market_id} {self.leg} {self.side:+d} @ {self.price:g}"
+
+
+class PaperTrade(models.Model):
+    """A closed holding, one row of the paper trade list."""
+
+    session = models.ForeignKey(
+        TrainingSession, on_delete=models.CASCADE, related_name="paper_trades"
+    )
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="paper_trades")
+    sleeve = models.PositiveSmallIntegerField()
+    side = models.SmallIntegerField()
+    weight = models.FloatField()
+    signal_time = models.DateTimeField()
+    entry_time = models.DateTimeField()
+    exit_time = models.DateTimeField()
+    entry_price = models.FloatField()
+    exit_price = models.FloatField()
+    entry_traded = models.BooleanField(help_text="False: continued the previous holding.")
+    exit_traded = models.BooleanField(help_text="False: continued by the next holding.")
+    gross_return = models.FloatField()
+    net_return = models.FloatField()
+    cost = models.FloatField(help_text="Fraction of the holding's value paid at its legs.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "market", "sleeve", "entry_time"], name="paper_trade_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["session", "exit_time"], name="paper_trade_session_exit")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.session_id} {self.market_id} {self.side:+d} {self.entry_time:%Y-%m-%d %H:%M}"
+            f"→{self.exit_time:%Y-%m-%d %H:%M} net {self.net_return:+.4f}"
+        )
+
+    @property
+    def pnl(self) -> float:
+        """The holding's net gain as a fraction of the account's capital."""
+        return self.weight * self.net_return

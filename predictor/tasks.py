@@ -13,6 +13,7 @@ from celery import shared_task
 from django.conf import settings
 
 from predictor.models import TrainingSession
+from predictor.selectors.paper import paper_live_exists
 from predictor.services.notify import WebhookRetry, retry_delay, webhook_post
 from predictor.services.sessions import sessions_reap
 from predictor.services.training import session_run
@@ -32,6 +33,8 @@ def update_tracked_markets() -> dict[str, Any]:
     from predictor.services.forecasting import predictions_fill_actuals
 
     filled = predictions_fill_actuals(None) if inserted else 0
+    if inserted and paper_live_exists():
+        paper_trade_live.delay()  # the new bars are what live paper sessions trade on
     return {
         "actuals_filled": filled,
         "updates": len(results),
@@ -43,6 +46,14 @@ def update_tracked_markets() -> dict[str, Any]:
             if r.status in ("failed", "refused")
         ][:20],
     }
+
+
+@shared_task(name="predictor.tasks.paper_trade_live", ignore_result=False)  # type: ignore[untyped-decorator]
+def paper_trade_live() -> dict[str, Any]:
+    """Step every live paper session over its new closed bars; a bar done already is skipped."""
+    from predictor.services.paper import paper_step_live  # Keras: only where it runs
+
+    return {"sessions": paper_step_live()}
 
 
 # --- Training ------------------------------------------------------------------------------

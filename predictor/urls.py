@@ -15,6 +15,9 @@ urlpatterns = [
     path("training/<uuid:pk>/", views.training_detail, name="training_detail"),
     path("training/<uuid:pk>/progress.json", views.training_progress, name="training_progress"),
     path("training/<uuid:pk>/cancel/", views.training_cancel, name="training_cancel"),
+    path("paper/<uuid:pk>/", views.paper_detail, name="paper_detail"),
+    path("paper/<uuid:pk>/start/", views.paper_start_view, name="paper_start"),
+    path("paper/<uuid:pk>/stop/", views.paper_stop_view, name="paper_stop"),
     path(
         "login/",
         auth_views.LoginView.as_view(

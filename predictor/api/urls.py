@@ -9,6 +9,8 @@ from rest_framework.routers import DefaultRouter
 from predictor.api.auth import TokenView
 from predictor.api.docs import RedocView
 from predictor.api.markets import MarketViewSet
+from predictor.api.paper import PaperViewSet
+from predictor.api.parsers import BoundedJSONParser
 from predictor.api.predict import PredictView
 from predictor.api.results import PredictionListView, ReportViewSet
 from predictor.api.sessions import TrainingSessionViewSet
@@ -19,6 +21,7 @@ router = DefaultRouter()
 router.register("markets", MarketViewSet, basename="market")
 router.register("sessions", TrainingSessionViewSet, basename="session")
 router.register("reports", ReportViewSet, basename="report")
+router.register("paper", PaperViewSet, basename="paper")
 
 urlpatterns = [
     path("predict", PredictView.as_view(), name="predict"),

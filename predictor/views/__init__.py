@@ -5,6 +5,7 @@ from __future__ import annotations
 from predictor.views.evaluation import evaluation
 from predictor.views.forecasts import forecast, forecast_csv
 from predictor.views.markets import index
+from predictor.views.paper import paper_detail, paper_start_view, paper_stop_view
 from predictor.views.training import (
     training_cancel,
     training_detail,
@@ -18,6 +19,9 @@ __all__ = [
     "forecast",
     "forecast_csv",
     "index",
+    "paper_detail",
+    "paper_start_view",
+    "paper_stop_view",
     "training_cancel",
     "training_detail",
     "training_list",

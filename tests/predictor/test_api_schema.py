@@ -70,6 +70,7 @@ def api_data(make_market: Callable[..., Market], settings: Any) -> dict[str, str
         "token": Token.objects.create(user=user).key,
         "/api/markets/": str(market.pk),
         "/api/sessions/": str(session.pk),
+        "/api/paper/": str(session.pk),
         "/api/reports/": str(report.pk),
     }
 

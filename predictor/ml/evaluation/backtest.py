@@ -1,4 +1,8 @@
-"""A vectorised long/short backtest of h-bar forecasts, with explicit costs.
+"""A long/short backtest of h-bar forecasts, with explicit costs.
+
+Which signals are traded, and which legs pay, is decided by the position engine
+(``engine.py``) that the paper trader steps live, so the two cannot disagree;
+the equity curve and the statistics are vectorised over its holdings.
 
 Timing: the forecast made at the close of bar ``t`` is known only after that
 close, so its trade enters at the *open* of bar ``t + 1`` and exits at the open
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,8 +50,9 @@ from predictor.ml.evaluation._common import (
     json_safe,
     same_length,
 )
+from predictor.ml.evaluation.engine import ClosedHolding, EngineConfig, PositionEngine
+from predictor.ml.evaluation.engine import Mode as Mode  # re-exported: callers import it here
 
-Mode = Literal["overlapping", "non_overlapping"]
 DEFAULT_FEE = 0.001
 
 
@@ -155,6 +160,8 @@ def signals_from_forecast(forecast_return: FloatArray, theta: float) -> IntArray
 def _non_overlapping_starts(active: BoolArray, horizon: int) -> IntArray:
     """Signal bars taken when each trade blocks new ones for ``horizon`` bars.
 
+    The vectorised statement of the engine's non-overlapping rule, kept as its check.
+
     Greedy: take the first signal, then the first at or after ``t + horizon``,
     and so on. The chain is followed by binary lifting over a jump table of the
     signal bars, so the work is O(m log m) in numpy, not a Python loop per trade.
@@ -178,38 +185,42 @@ def _non_overlapping_starts(active: BoolArray, horizon: int) -> IntArray:
     return candidates[path[path < m]].astype(np.int64)
 
 
-def _select_trades(
-    signal: IntArray, n_bars: int, config: BacktestConfig, real: BoolArray | None = None
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """Signal bars, sleeve ids and weights, sorted by sleeve then time.
+def _engine_holdings(
+    open_: FloatArray, signal: IntArray, config: BacktestConfig, real: BoolArray | None
+) -> list[ClosedHolding]:
+    """Every holding the position engine takes, in time order.
 
-    With ``real``, a signal is taken only where its own bar and the entry bar after
-    it are real: no position opens on a price a gap filled in.
+    The engine is stepped only at the bars where something can happen: the bar
+    after each non-zero signal, and each due exit. ``can_hold`` is False where the
+    exit open ``t + 1 + h`` would lie past the data; with ``real``, the engine
+    refuses signals on, or entries at, gap-filled bars.
     """
-    h = config.horizon
-    tradable = np.zeros(n_bars, dtype=bool)
-    tradable[: max(n_bars - 1 - h, 0)] = True  # the exit open t + 1 + h must exist
-    if real is not None:
-        tradable &= real & np.r_[real[1:], False]
-    active = tradable & (signal != 0)
-    if config.mode == "non_overlapping":
-        starts = _non_overlapping_starts(active, h)
-        return starts, np.zeros(len(starts), dtype=np.int64), np.ones(len(starts))
-    starts = np.flatnonzero(active)
-    sleeves = starts % h
-    order = np.argsort(sleeves, kind="stable")
-    return starts[order], sleeves[order], np.full(len(starts), 1.0 / h)
+    h, n = config.horizon, len(open_)
+    engine = PositionEngine(EngineConfig(h, config.fee, config.slippage, config.mode))
+    opens = open_.tolist()
+    sides = signal.tolist()
+    reals = real.tolist() if real is not None else None
+    closed: list[ClosedHolding] = []
 
+    def flush(before: int) -> None:
+        while (due := engine.next_exit()) is not None and due < before:
+            closed.extend(
+                engine.step(due, opens[due], real=True if reals is None else reals[due]).closed
+            )
 
-def _traded_legs(
-    starts: IntArray, sleeves: IntArray, sides: IntArray, horizon: int
-) -> tuple[BoolArray, BoolArray]:
-    """Whether each holding's entry and exit trade; not between same-side holdings."""
-    if len(starts) == 0:
-        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    same_sleeve = sleeves[1:] == sleeves[:-1]
-    continues = same_sleeve & (starts[1:] == starts[:-1] + horizon) & (sides[1:] == sides[:-1])
-    return np.r_[True, ~continues], np.r_[~continues, True]
+    for bar in (np.flatnonzero(signal[: n - 1] != 0) + 1).tolist():
+        flush(bar)
+        step = engine.step(
+            bar,
+            opens[bar],
+            real=True if reals is None else reals[bar],
+            signal=sides[bar - 1],
+            signal_real=True if reals is None else reals[bar - 1],
+            can_hold=bar + h <= n - 1,
+        )
+        closed.extend(step.closed)
+    flush(n)
+    return closed
 
 
 def _equity_curve(
@@ -400,14 +411,20 @@ def backtest(
                 f"tradable must be a bool array of {n} bars, got {real.dtype} {real.shape}"
             )
     signal = signals_from_forecast(forecast, theta)
-    starts, sleeves, weights = _select_trades(signal, n, config, real)
-    sides = signal[starts]
-    entry, exit_ = starts + 1, starts + 1 + horizon
-    gross = sides * (open_[exit_] / open_[entry] - 1.0)
-    entry_traded, exit_traded = _traded_legs(starts, sleeves, sides, horizon)
+    held = _engine_holdings(open_, signal, config, real)
+    # The equity curve groups holdings by sleeve, in time order within each.
+    by_sleeve = np.argsort(np.array([c.sleeve for c in held], dtype=np.int64), kind="stable")
+
+    def column(name: str, dtype: type) -> npt.NDArray[Any]:
+        return np.array([getattr(c, name) for c in held], dtype=dtype)[by_sleeve]
+
+    starts, sleeves = column("signal_index", np.int64), column("sleeve", np.int64)
+    sides, weights = column("side", np.int64), column("weight", np.float64)
+    entry, exit_ = column("entry_index", np.int64), column("exit_index", np.int64)
+    gross, factor = column("gross_return", np.float64), column("growth", np.float64)
+    entry_traded, exit_traded = column("entry_traded", np.bool_), column("exit_traded", np.bool_)
     entry_cost = np.where(entry_traded, config.leg_factor, 1.0)
     exit_cost = np.where(exit_traded, config.leg_factor, 1.0)
-    factor = np.maximum((1.0 + gross) * entry_cost * exit_cost, 0.0)  # a sleeve can lose it all
     if len(starts):
         equity, exposure = _equity_curve(
             open_, entry, exit_, sides, weights, sleeves, entry_cost, factor
