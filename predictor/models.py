@@ -388,6 +388,7 @@ class EvaluationReport(models.Model):
 
         return report_kind(self.report)
 
+
 # --- Paper trading -----------------------------------------------------------------------------
 
 

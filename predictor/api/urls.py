@@ -10,7 +10,6 @@ from predictor.api.auth import TokenView
 from predictor.api.docs import RedocView
 from predictor.api.markets import MarketViewSet
 from predictor.api.paper import PaperViewSet
-from predictor.api.parsers import BoundedJSONParser
 from predictor.api.predict import PredictView
 from predictor.api.results import PredictionListView, ReportViewSet
 from predictor.api.sessions import TrainingSessionViewSet

@@ -300,6 +300,9 @@ PRODUCTION = {
     "DJANGO_RUNTIME_ENVIRONMENT": "production",
     "DJANGO_SECRET_KEY": "k" * 50,
     "DJANGO_ALLOWED_HOSTS": "oracle.example.com",
+    # Production refuses the embedded database and broker; these are never connected to here.
+    "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+    "REDIS_URL": "redis://127.0.0.1:6379/3",
 }
 
 

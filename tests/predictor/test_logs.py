@@ -90,6 +90,7 @@ def test_production_logs_json_lines_to_stdout() -> None:
         "DJANGO_RUNTIME_ENVIRONMENT": "production",
         "DJANGO_SECRET_KEY": "k" * 50,
         "DJANGO_ALLOWED_HOSTS": "oracle.example.com",
+        "ARTIFACTS_BUCKET": "oracle-artifacts",
         "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
         "REDIS_URL": "redis://127.0.0.1:6379/3",
     }
