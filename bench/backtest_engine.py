@@ -32,7 +32,8 @@ def _reference() -> object:
     path = Path(tempfile.mkdtemp()) / "reference_backtest.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("reference_backtest", path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["reference_backtest"] = module
     spec.loader.exec_module(module)
@@ -57,7 +58,9 @@ def main() -> None:
             engine = time.perf_counter() - t
             if not np.allclose(before.equity, after.equity, rtol=0, atol=1e-12):
                 raise SystemExit(f"{n} {mode}: the engine's equity differs from the reference")
-            print(f"| {n:,} | {mode} | {vectorised:.3f} | {engine:.3f} | {engine / vectorised:.0f}x |")
+            print(
+                f"| {n:,} | {mode} | {vectorised:.3f} | {engine:.3f} | {engine / vectorised:.0f}x |"
+            )
 
 
 if __name__ == "__main__":
