@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,8 @@ from predictor.models import Market, SessionStatus, TrainingSession
 from predictor.services.artifacts import artifact_names, forecasters, session_bundle
 from predictor.services.forecasting import session_forecast
 from predictor.services.runs import run_retry
+from tests.predictor.settings_probe import PRODUCTION as SERVED_PRODUCTION
+from tests.predictor.settings_probe import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -230,25 +231,10 @@ def test_objects_are_private_and_encrypted_when_asked(
 
 
 def load_storages(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "ARTIFACTS_"))
-    }
-    clean.update(env)
-    code = (
-        "import json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','cryptooracle.settings'); "
-        "from django.conf import settings; "
-        "print(json.dumps({k: settings.STORAGES[k] for k in ('model_weights', 'scalers')}))"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=clean,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return run_python(
+        "import json; from django.conf import settings; "
+        "print(json.dumps({k: settings.STORAGES[k] for k in ('model_weights', 'scalers')}))",
+        **env,
     )
 
 
@@ -296,14 +282,7 @@ def test_without_a_bucket_the_artifacts_stay_in_local_folders(tmp_path: Path) ->
     assert stores["scalers"]["OPTIONS"] == {"location": str(tmp_path / "s")}
 
 
-PRODUCTION = {
-    "DJANGO_RUNTIME_ENVIRONMENT": "production",
-    "DJANGO_SECRET_KEY": "k" * 50,
-    "DJANGO_ALLOWED_HOSTS": "oracle.example.com",
-    # Production refuses the embedded database and broker; these are never connected to here.
-    "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
-    "REDIS_URL": "redis://127.0.0.1:6379/3",
-}
+PRODUCTION = {k: v for k, v in SERVED_PRODUCTION.items() if k != "ARTIFACTS_BUCKET"}
 
 
 def test_production_refuses_local_artifact_folders_unless_allowed() -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import pytest
 from django.test import Client
 
 from cryptooracle.logs import RequestIdFilter, logging_config, request_id
+from tests.predictor.settings_probe import PRODUCTION, run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,32 +79,10 @@ def test_json_records_carry_time_level_logger_request_id_and_message() -> None:
 
 
 def test_production_logs_json_lines_to_stdout() -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CRYPTOORACLE_"))
-    }
-    env |= {
-        "DJANGO_RUNTIME_ENVIRONMENT": "production",
-        "DJANGO_SECRET_KEY": "k" * 50,
-        "DJANGO_ALLOWED_HOSTS": "oracle.example.com",
-        "ARTIFACTS_BUCKET": "oracle-artifacts",
-        "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
-        "REDIS_URL": "redis://127.0.0.1:6379/3",
-    }
-    code = (
-        "import django, logging, os; "
-        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'cryptooracle.settings'); "
-        "django.setup(); logging.getLogger('predictor.test').warning('ready')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_python(
+        "import django, logging; django.setup(); "
+        "logging.getLogger('predictor.test').warning('ready')",
+        **PRODUCTION,
     )
     assert result.returncode == 0, result.stderr
     (line,) = [json.loads(x) for x in result.stdout.splitlines() if "predictor.test" in x]

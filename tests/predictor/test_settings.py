@@ -12,8 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from cryptooracle.env import Env
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.predictor.settings_probe import PRODUCTION, ROOT, environment, run_python
 
 
 @pytest.mark.parametrize(
@@ -37,24 +36,10 @@ def test_integers_are_checked() -> None:
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CRYPTOORACLE_ALLOW"))
-    }
-    clean.update(env)
-    code = (
-        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','cryptooracle.settings'); "
-        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=clean,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return run_python(
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
+        **env,
     )
 
 
@@ -87,16 +72,6 @@ def test_production_refuses_to_start_insecure(env: dict[str, str], message: str)
     result = load_settings(DJANGO_RUNTIME_ENVIRONMENT="production", **env)
     assert result.returncode != 0
     assert message in result.stderr
-
-
-PRODUCTION = {
-    "DJANGO_RUNTIME_ENVIRONMENT": "production",
-    "DJANGO_SECRET_KEY": "k" * 50,
-    "DJANGO_ALLOWED_HOSTS": "oracle.example.com",
-    "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
-    "REDIS_URL": "redis://127.0.0.1:6379/3",
-    "ARTIFACTS_BUCKET": "oracle-artifacts",
-}
 
 
 def test_production_starts_when_configured() -> None:
@@ -152,12 +127,7 @@ DOCUMENTED_PRODUCTION = PRODUCTION | {
 
 
 def test_check_deploy_is_clean_under_the_documented_production_settings(tmp_path: Path) -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CRYPTOORACLE_"))
-    }
-    env |= DOCUMENTED_PRODUCTION | {"DJANGO_STATIC_ROOT": str(tmp_path / "static")}
+    env = environment(**DOCUMENTED_PRODUCTION, DJANGO_STATIC_ROOT=str(tmp_path / "static"))
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env=env,
@@ -173,23 +143,14 @@ def test_check_deploy_is_clean_under_the_documented_production_settings(tmp_path
 
 def test_rediss_urls_get_tls_options_for_the_cache_broker_and_locks() -> None:
     code = (
-        "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','cryptooracle.settings'); "
         "import ssl; from django.conf import settings as s; "
         "print(s.CACHES['default']['BACKEND'], s.CACHES['default']['OPTIONS']"
         "['CONNECTION_POOL_KWARGS']['ssl_cert_reqs'], s.REDIS_CLIENT_KWARGS['ssl_cert_reqs'], "
         "s.CELERY_BROKER_USE_SSL['ssl_cert_reqs'] == ssl.CERT_NONE, "
         "s.CELERY_REDIS_BACKEND_USE_SSL['ssl_cert_reqs'] == ssl.CERT_NONE)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DJANGO_"))}
-    env |= {"REDIS_URL": "rediss://:pw@redis.example.com:6380/0", "REDIS_SSL_CERT_REQS": "none"}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_python(
+        code, REDIS_URL="rediss://:pw@redis.example.com:6380/0", REDIS_SSL_CERT_REQS="none"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
