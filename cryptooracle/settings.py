@@ -210,12 +210,14 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
 # after this many tasks, or after a task that took its peak RSS past this many KiB. The
 # peak counts the pages shared with the parent, which has TensorFlow loaded: a fresh
 # child starts at ~770 MiB (docs/benchmarks.md, "Memory"), so the bound leaves ~110 MiB
-# for models and an evaluation. 0: no bound.
+# for models and an evaluation. 0: no bound, the default outside production (a laptop has
+# no dyno limit, and replacing the child after each training only slows `make run`).
 CELERY_WORKER_MAX_TASKS_PER_CHILD = (
-    env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100, minimum=0) or None
+    env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100 if PRODUCTION else 0, minimum=0) or None
 )
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
-    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000, minimum=0) or None
+    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000 if PRODUCTION else 0, minimum=0)
+    or None
 )
 
 # --- Artifacts and data -------------------------------------------------------------

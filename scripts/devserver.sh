@@ -12,8 +12,25 @@ VAR="${CRYPTOORACLE_VAR_DIR:-var}"
 stopping=0
 children=()
 
+GRACE_SECONDS="${DEVSERVER_GRACE_SECONDS:-20}"
+
+alive() {
+    for pid in "${children[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done
+    return 1
+}
+
 stop_children() {
+    # TERM first (Celery finishes its warm shutdown); whatever still runs after the grace
+    # period is killed with its own children (a pool child caught mid-replacement can hang).
     for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for _ in $(seq $((GRACE_SECONDS * 4))); do alive || break; sleep 0.25; done
+    if alive; then
+        echo "Still running after ${GRACE_SECONDS} s: killing what is left" >&2
+        for pid in "${children[@]}"; do
+            pkill -KILL -P "$pid" 2>/dev/null
+            kill -KILL "$pid" 2>/dev/null
+        done
+    fi
     for pid in "${children[@]}"; do wait "$pid" 2>/dev/null; done
 }
 

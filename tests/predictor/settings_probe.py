@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_OURS = ("DJANGO_", "DATABASE_URL", "REDIS_", "CRYPTOORACLE_", "ARTIFACTS_")
+_OURS = ("DJANGO_", "DATABASE_URL", "REDIS_", "CRYPTOORACLE_", "ARTIFACTS_", "CELERY_")
 SETUP = "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'cryptooracle.settings'); "
 
 # A production environment that starts: nothing here is connected to.
