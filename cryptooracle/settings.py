@@ -216,8 +216,7 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = (
     env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100 if PRODUCTION else 0, minimum=0) or None
 )
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
-    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000 if PRODUCTION else 0, minimum=0)
-    or None
+    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000 if PRODUCTION else 0, minimum=0) or None
 )
 
 # --- Artifacts and data -------------------------------------------------------------
