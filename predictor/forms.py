@@ -233,8 +233,7 @@ class TrainForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["markets"].queryset = markets_with_candles()  # type: ignore[attr-defined]
-        self.request: RunRequest | None = None
-        self.config: TrainConfig | None = None
+        self.request: RunRequest | None = None  # set by clean() once the rules accept it
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
         return [(legend, [self[name] for name in names]) for legend, names in self.GROUPS]
@@ -281,7 +280,7 @@ class TrainForm(forms.Form):
             end=end,
         )
         try:
-            self.config = run_config(request)
+            run_config(request)  # the rules' verdict; run_start applies them again
         except TrainingError as exc:
             self.add_error_for(exc)
         else:
