@@ -4,10 +4,7 @@ task; the trades it stores equal the backtest over the same bars."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,42 +24,24 @@ from tests.predictor.test_paper import (  # noqa: F401  (fixtures)
     exchange,
     live,
 )
-from tests.predictor.test_training_worker import ROOT, _needs_real_services, _worker_env
+from tests.predictor.test_training_worker import worker_starter
 
 
 @pytest.fixture
 def default_worker(settings: Any) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """``celery worker -Q default`` processes pointed at this test's database, broker, artifact
-    folders and local exchange; killed at the end."""
-    _needs_real_services()
-    from cryptooracle.celery import app
-
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("default")
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        env = _worker_env(settings) | {
+    """Default-queue workers that also reach this test's local exchange."""
+    yield from worker_starter(
+        settings,
+        "default",
+        "paper",
+        {
             "BINANCE_API_URL": settings.BINANCE_API_URL,
             "BINANCE_FUTURES_API_URL": settings.BINANCE_FUTURES_API_URL,
             "MARKET_DATA_TIMEOUT_SECONDS": "5",
             "MARKET_DATA_RETRY_SECONDS": "10",
             "UPDATE_BACKFILL_HOURS": str(settings.UPDATE_BACKFILL_HOURS),
-        }
-        cmd = [sys.executable, "-m", "celery", "-A", "cryptooracle", "worker", "-Q", "default"]
-        cmd += ["-c", "1", "--pool", "prefork", "--loglevel", "INFO", "-n", f"paper{len(started)}@%h"]  # fmt: skip
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        },
+    )
 
 
 @pytest.mark.slow

@@ -121,21 +121,23 @@ def _worker_env(settings: Any) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def worker(settings: Any) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Start ``celery worker -Q training`` processes (prefork, as deployed); killed at the end."""
+def worker_starter(
+    settings: Any, queue: str, name: str, extra_env: dict[str, str] | None = None
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Yields ``start()``, which runs one ``celery worker -Q queue`` process (prefork, as
+    deployed) on this test's database, broker and artifact folders; all are killed after."""
     _needs_real_services()
     from cryptooracle.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("training")
+        conn.default_channel.queue_purge(queue)
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "celery", "-A", "cryptooracle", "worker", "-Q", "training"]
-        cmd += ["-c", "1", "--pool", "prefork", "--loglevel", "INFO", "-n", f"test{len(started)}@%h"]  # fmt: skip
+        cmd = [sys.executable, "-m", "celery", "-A", "cryptooracle", "worker", "-Q", queue]
+        cmd += ["-c", "1", "--pool", "prefork", "--loglevel", "INFO", "-n", f"{name}{len(started)}@%h"]  # fmt: skip
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=_worker_env(settings), start_new_session=True,
+            cmd, cwd=ROOT, env=_worker_env(settings) | (extra_env or {}), start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         started.append(proc)
@@ -146,6 +148,12 @@ def worker(settings: Any) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(settings: Any) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Training-queue workers."""
+    yield from worker_starter(settings, "training", "test")
 
 
 def _wait(
