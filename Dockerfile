@@ -20,7 +20,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     CRYPTOORACLE_VAR_DIR=/app/var \
     OMP_NUM_THREADS=2 \
     PORT=8000
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app
+# LightGBM's wheel links the system's OpenMP runtime (libgomp.so.1), which slim images lack.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # The code stays root-owned (read-only to the app); only the data folders are the app's, and
