@@ -205,6 +205,58 @@ class SessionMode(models.TextChoices):
     WALK_FORWARD = "walk_forward", "Walk-forward (retrained per fold)"
 
 
+class SweepMethod(models.TextChoices):
+    GRID = "grid", "Grid (every combination)"
+    RANDOM = "random", "Random (seeded draws)"
+    TPE = "tpe", "TPE (Optuna, asks from the finished trials)"
+
+
+class SweepObjective(models.TextChoices):
+    VAL_LOSS = "val_loss", "Validation loss (lower is better)"
+    VAL_IC = "val_ic", "Validation IC (higher is better)"
+    VAL_SHARPE = "val_sharpe", "Validation Sharpe after costs (higher is better)"
+
+
+class Sweep(models.Model):
+    """A hyper-parameter search: a base request, a space, and its trials (training sessions).
+
+    Every trial is judged on its validation split only (``objective``); the test split
+    of the winner alone is evaluated, once, when every trial has finished.
+    """
+
+    ACTIVE = (SessionStatus.QUEUED, SessionStatus.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    base = models.JSONField(
+        help_text="The base request: given config fields, symbols, exchange, start, end."
+    )
+    space = models.JSONField(help_text="Per config field: a list of values, or a low/high range.")
+    method = models.CharField(max_length=8, choices=SweepMethod.choices)
+    n_trials = models.PositiveIntegerField()
+    parallel = models.PositiveIntegerField(default=1, help_text="Trials in flight at once (tpe).")
+    objective = models.CharField(max_length=16, choices=SweepObjective.choices)
+    seed = models.IntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=SessionStatus.choices, default=SessionStatus.QUEUED, db_index=True
+    )
+    winner = models.ForeignKey(
+        "TrainingSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"sweep {self.id} {self.method} {self.objective} [{self.status}]"
+
+
 class TrainingSession(models.Model):
     """One training run: its hyper-parameters, data, progress, history and artifacts.
 
@@ -272,6 +324,13 @@ class TrainingSession(models.Model):
     manifest = models.JSONField(
         default=dict, blank=True, help_text="The saved artifact's manifest."
     )
+    sweep = models.ForeignKey(
+        Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="trials"
+    )
+    trial_number = models.PositiveIntegerField(null=True, blank=True)
+    objective_value = models.FloatField(
+        null=True, blank=True, help_text="A sweep trial's validation objective."
+    )
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -279,6 +338,11 @@ class TrainingSession(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["mode", "status", "-created"], name="session_mode_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sweep", "trial_number"], name="session_sweep_trial_uniq"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.arch}/{self.target} {','.join(self.symbols)} [{self.status}]"
