@@ -158,6 +158,20 @@ class TrainForm(forms.Form):
         label="CNN blocks",
     )
     batch_norm = forms.BooleanField(required=False, initial=DEFAULTS.batch_norm)
+    gbm_trees = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["gbm_trees"],
+        min_value=1,
+        initial=DEFAULTS.gbm_trees,
+        label="LightGBM trees",
+        help_text="lgbm: boosting rounds (the most, with early stopping).",
+    )
+    gbm_leaves = forms.IntegerField(
+        max_value=REQUEST_MAXIMA["gbm_leaves"],
+        min_value=2,
+        initial=DEFAULTS.gbm_leaves,
+        label="LightGBM leaves",
+        help_text="lgbm: leaves per tree.",
+    )
     epochs = forms.IntegerField(
         max_value=REQUEST_MAXIMA["epochs"], min_value=1, initial=DEFAULTS.epochs
     )
@@ -170,14 +184,16 @@ class TrainForm(forms.Form):
     optimizer = forms.ChoiceField(
         choices=_choices(NAME_CHOICES["optimizer"]), initial=DEFAULTS.optimizer
     )
-    learning_rate = forms.FloatField(required=False, help_text="Empty: the optimizer's default.")
+    learning_rate = forms.FloatField(
+        required=False, help_text="Empty: the optimizer's default (lgbm: 0.05)."
+    )
     loss = forms.ChoiceField(choices=_choices(NAME_CHOICES["loss"]), initial=DEFAULTS.loss)
     scaler = forms.ChoiceField(choices=_choices(NAME_CHOICES["scaler"]), initial=DEFAULTS.scaler)
     early_stopping = forms.IntegerField(
         max_value=REQUEST_MAXIMA["early_stopping"],
         min_value=0,
         initial=DEFAULTS.early_stopping,
-        help_text="Patience in epochs; 0: off.",
+        help_text="Patience in epochs (lgbm: rounds); 0: off.",
     )
     train_split = forms.FloatField(initial=DEFAULTS.train_split)
     val_split = forms.FloatField(
@@ -219,7 +235,7 @@ class TrainForm(forms.Form):
         (
             "Model",
             ("arch", "target", "features", "window", "output_size", "horizon", "units",
-             "activation", "dropout", "cnn_blocks", "batch_norm"),
+             "activation", "dropout", "cnn_blocks", "batch_norm", "gbm_trees", "gbm_leaves"),
         ),
         (
             "Training",

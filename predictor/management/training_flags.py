@@ -66,6 +66,8 @@ CONFIG_FLAGS: dict[str, str] = {
     "batch_norm": "--no-batch-norm",
     "xla": "--xla/--no-xla",
     "max_fill": "--max-fill",
+    "gbm_trees": "--gbm-trees",
+    "gbm_leaves": "--gbm-leaves",
 }
 # Request field (``TrainingError.field``) → flag; ``symbols`` depends on how they were given.
 REQUEST_FLAGS: dict[str, str] = {
@@ -250,6 +252,18 @@ def add_model_flags(parser: CommandParser) -> None:
         const=False,
         help="cnn: no batch normalisation",
     )
+    model.add_argument(
+        "--gbm-trees",
+        dest="gbm_trees",
+        type=positive_int,
+        help="lgbm: boosting rounds, the most when early stopping (default 300)",
+    )
+    model.add_argument(
+        "--gbm-leaves",
+        dest="gbm_leaves",
+        type=positive_int,
+        help="lgbm: leaves per tree, at least 2 (default 15)",
+    )
 
 
 def add_fit_flags(parser: CommandParser) -> None:
@@ -276,12 +290,15 @@ def add_fit_flags(parser: CommandParser) -> None:
         type=str.lower,
         help="loss, e.g. mse, mae, huber (default mse; updown: sparse_categorical_crossentropy)",
     )
-    fit.add_argument("--learning-rate", type=positive_float, help="default: the optimizer's")
+    fit.add_argument(
+        "--learning-rate", type=positive_float, help="default: the optimizer's (lgbm: 0.05)"
+    )
     fit.add_argument("--seed", type=non_negative_int, help="random seed (default 42)")
     fit.add_argument(
         "--early-stopping",
         type=non_negative_int,
-        help="patience in epochs on validation loss, best weights kept; 0 = off (default)",
+        help="patience in epochs on validation loss, best weights kept (lgbm: in boosting "
+        "rounds); 0 = off (default)",
     )
     fit.add_argument(
         "--xla", dest="xla", action="store_const", const=True, help="force XLA compilation"

@@ -1,4 +1,4 @@
-"""Baselines every network must beat: zero return, persistence, ridge regression.
+"""Baselines every network must beat: zero return, persistence, ridge, boosted trees.
 
 They share the bundle's interface: ``fit(windows, targets)`` and
 ``predict(windows)`` on *raw* (unscaled) windows ``[n, W, channels]`` and raw
@@ -8,9 +8,12 @@ through ``to_dict``/``from_dict`` (JSON), like the scalers.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 from sklearn.linear_model import Ridge
@@ -169,11 +172,127 @@ class RidgeBaseline:
         }
 
 
-Baseline = ZeroBaseline | PersistenceBaseline | RidgeBaseline
-BASELINES: dict[str, type[ZeroBaseline] | type[PersistenceBaseline] | type[RidgeBaseline]] = {
+GBM_LEARNING_RATE = 0.05  # lgbm's rate when the config's learning_rate is None
+
+
+@dataclass(frozen=True)
+class BoostingParams:
+    """LightGBM's settings from the config; fixed threads and ``deterministic`` for repeatability."""
+
+    trees: int = 300
+    leaves: int = 15
+    learning_rate: float = GBM_LEARNING_RATE
+    patience: int = 0  # early-stopping rounds on the validation part; 0 = all ``trees``
+    seed: int = 42
+
+    def lgb_params(self) -> dict[str, Any]:
+        return {
+            "objective": "regression",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.leaves,
+            # Regularised for noisy returns: big leaves, row and column subsampling.
+            "min_data_in_leaf": 200,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "seed": self.seed,
+            "num_threads": GBM_THREADS,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+
+# Two threads: the development machines' share, and a fixed count keeps a fit reproducible.
+GBM_THREADS = 2
+
+
+class LightGBMBaseline:
+    """Gradient-boosted trees (LightGBM), one booster per output column, on flattened windows.
+
+    The windows are not scaled (trees do not care). ``fit`` early-stops on the
+    validation windows it is given, when ``patience`` asks for it, and never sees
+    the test split. The boosters round-trip as LightGBM's text model format inside
+    the baseline's JSON, not as a pickle.
+    """
+
+    name = "lgbm"
+
+    def __init__(self, spec: BaselineSpec, params: BoostingParams | None = None) -> None:
+        if spec.target not in ("return", "logreturn", "range"):
+            raise ValueError(f"lgbm has no forecast for target {spec.target!r}")
+        self.spec = spec
+        self.params = params or BoostingParams()
+        self.boosters: list[lgb.Booster] = []
+
+    def fit(
+        self,
+        windows: npt.NDArray[Any],
+        targets: npt.NDArray[Any],
+        validation: tuple[npt.NDArray[Any], npt.NDArray[Any]] | None = None,
+    ) -> LightGBMBaseline:
+        x = _flat32(windows)
+        y = np.asarray(targets, dtype=np.float64).reshape(len(x), -1)
+        stop = self.params.patience > 0 and validation is not None and len(validation[0]) > 0
+        if stop and validation is not None:
+            vx = _flat32(validation[0])
+            vy = np.asarray(validation[1], dtype=np.float64).reshape(len(vx), -1)
+        self.boosters = []
+        for column in range(y.shape[1]):
+            train = lgb.Dataset(x, y[:, column], free_raw_data=True)
+            valid = [lgb.Dataset(vx, vy[:, column], reference=train)] if stop else None
+            callbacks: list[Callable[..., Any]] = (
+                [lgb.early_stopping(self.params.patience, verbose=False)] if stop else []
+            )
+            booster = lgb.train(
+                self.params.lgb_params(),
+                train,
+                num_boost_round=self.params.trees,
+                valid_sets=valid,
+                callbacks=callbacks,
+            )
+            self.boosters.append(booster)
+        return self
+
+    def predict(self, windows: npt.NDArray[Any]) -> F64:
+        if not self.boosters:
+            raise RuntimeError("lgbm baseline is not fitted")
+        x = _flat32(windows)
+        cols = [
+            np.asarray(
+                b.predict(x, num_iteration=b.best_iteration or None, num_threads=GBM_THREADS)
+            )
+            for b in self.boosters
+        ]
+        return np.stack(cols, axis=-1).astype(np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.boosters:
+            raise RuntimeError("lgbm baseline is not fitted")
+        return {
+            "name": self.name,
+            "spec": self.spec.to_dict(),
+            "params": dataclasses.asdict(self.params),
+            "boosters": [
+                b.model_to_string(num_iteration=b.best_iteration or None) for b in self.boosters
+            ],
+        }
+
+
+def _flat32(windows: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    return np.ascontiguousarray(np.asarray(windows, dtype=np.float32).reshape(len(windows), -1))
+
+
+Baseline = ZeroBaseline | PersistenceBaseline | RidgeBaseline | LightGBMBaseline
+BASELINES: dict[
+    str,
+    type[ZeroBaseline] | type[PersistenceBaseline] | type[RidgeBaseline] | type[LightGBMBaseline],
+] = {
     "zero": ZeroBaseline,
     "persistence": PersistenceBaseline,
     "ridge": RidgeBaseline,
+    "lgbm": LightGBMBaseline,
 }
 
 
@@ -193,4 +312,9 @@ def baseline_from_dict(data: dict[str, Any]) -> Baseline:
         model.scale = np.asarray(data["scale"], dtype=np.float64)
         model.coef = np.asarray(data["coef"], dtype=np.float64)
         model.intercept = np.asarray(data["intercept"], dtype=np.float64)
+    if isinstance(model, LightGBMBaseline):
+        model.params = BoostingParams(**data["params"])
+        model.boosters = [lgb.Booster(model_str=str(text)) for text in data["boosters"]]
+        if len(model.boosters) != spec.width:
+            raise ValueError(f"lgbm: {len(model.boosters)} boosters for {spec.width} outputs")
     return model

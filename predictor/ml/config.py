@@ -17,7 +17,20 @@ from predictor.ml.intervals import IntervalError, parse_interval
 
 # The names live here, not in the modules that implement them, so that parsing a
 # config (in a management command) does not import Keras or scikit-learn.
-FEATURE_SETS: tuple[str, ...] = ("close", "ohlcv", "returns", "trend", "time", "cross")
+FEATURE_SETS: tuple[str, ...] = (
+    "close",
+    "ohlcv",
+    "returns",
+    "trend",
+    "time",
+    "cross",
+    "chance",
+    "multiscale",
+    "volume",
+    "market",
+)
+# Sets that compare markets with each other: they need two or more.
+MULTI_MARKET_SETS: frozenset[str] = frozenset({"cross", "market"})
 TARGET_KINDS: tuple[str, ...] = ("price", "return", "logreturn", "updown", "range")
 SCALERS: tuple[str, ...] = ("standard", "minmax", "robust", "window")
 # Every architecture: whether it is a Keras network (built by ``predictor.ml.networks``)
@@ -31,7 +44,11 @@ ARCH_TABLE: dict[str, tuple[bool, frozenset[str]]] = {
     "ridge": (False, frozenset({"price", "return", "logreturn", "range"})),
     "zero": (False, frozenset({"price", "return", "logreturn", "updown", "range"})),
     "persistence": (False, frozenset({"price", "return", "logreturn"})),
+    # Gradient-boosted trees: returns and ranges; trees cannot extrapolate a price level.
+    "lgbm": (False, frozenset({"return", "logreturn", "range"})),
 }
+# The baselines that fit anything to the data (the others only check its shape).
+LEARNING_BASELINES: frozenset[str] = frozenset({"ridge", "lgbm"})
 ARCHS: tuple[str, ...] = tuple(ARCH_TABLE)
 NETWORK_ARCHS: frozenset[str] = frozenset(a for a, (network, _) in ARCH_TABLE.items() if network)
 ARCH_TARGETS: dict[str, frozenset[str]] = {a: targets for a, (_, targets) in ARCH_TABLE.items()}
@@ -86,6 +103,8 @@ REQUEST_MAXIMA: dict[str, int] = {
     "early_stopping": 10_000,
     "cnn_blocks": 32,
     "max_fill": MAX_FILL_LIMIT,
+    "gbm_trees": 100_000,
+    "gbm_leaves": 4096,
 }
 # What a continuation (``-X``, the API's ``parent``) cannot change: the saved weights and
 # scaler were built for these.
@@ -155,6 +174,10 @@ class TrainConfig:
     # Filled bars (gaps the grid filled with flat candles) one sample's window, feature
     # look-back and target may read; 0 at every interval: a sample never reads an invented bar.
     max_fill: int = 0
+    # lgbm: boosting rounds (the most, with early stopping), leaves per tree; its learning
+    # rate is ``learning_rate`` (None: 0.05) and its patience ``early_stopping`` in rounds.
+    gbm_trees: int = 300
+    gbm_leaves: int = 15
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(self.features))
@@ -170,7 +193,15 @@ class TrainConfig:
             object.__setattr__(self, "val_split", 0.0)
 
     def _check_numbers(self) -> None:
-        for name in ("window", "output_size", "units", "epochs", "batch_size", "cnn_blocks"):
+        for name in (
+            "window",
+            "output_size",
+            "units",
+            "epochs",
+            "batch_size",
+            "cnn_blocks",
+            "gbm_trees",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(name, f"must be a whole number >= 1, got {value!r}")
@@ -178,6 +209,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(name, f"must be a whole number >= 0, got {value!r}")
+        if (
+            isinstance(self.gbm_leaves, bool)
+            or not isinstance(self.gbm_leaves, int)
+            or (self.gbm_leaves < 2)
+        ):
+            raise ConfigError("gbm_leaves", f"must be a whole number >= 2, got {self.gbm_leaves!r}")
         if self.max_fill > MAX_FILL_LIMIT:
             raise ConfigError(
                 "max_fill", f"must be at most {MAX_FILL_LIMIT}, got {self.max_fill!r}"
@@ -234,8 +271,9 @@ class TrainConfig:
                 "'window' divides by the window's first price: "
                 "use it with features=('close',) and one market",
             )
-        if "cross" in self.features and len(self.markets) < 2:
-            raise ConfigError("features", "'cross' needs at least two markets")
+        for name in sorted(MULTI_MARKET_SETS & set(self.features)):
+            if len(self.markets) < 2:
+                raise ConfigError("features", f"{name!r} needs at least two markets")
         if self.target == "updown" and len(self.markets) > 1:
             raise ConfigError("markets", "the updown classifier takes one market")
 

@@ -24,6 +24,17 @@ DELTA_SCALES: tuple[int, ...] = (1, 5, 15, 60, 240, 720)
 DELTA_LAGS = 3
 VOLUME_WINDOW = 60
 VOLUME_RATIOS: tuple[tuple[int, int], ...] = ((5, 60), (5, 720))
+# FollowUpward's "distance to high and low" of past windows (docs/recipes.md).
+CHANCE_WINDOWS: tuple[int, ...] = (15, 60, 240, 720)
+# Coarser candles ending now, their predecessors (lags) and their share of recent volume.
+MULTI_SCALES: tuple[int, ...] = (5, 15, 60, 240)
+MULTI_LAGS = 3
+MULTI_VOLUME_CONTEXT = 4  # volume share: this bar's volume over the last 4 such bars'
+VOLUME_Z_WINDOWS: tuple[int, ...] = (60, 1440)
+FLOW_WINDOWS: tuple[int, ...] = (15, 60, 240)
+VOLUME_TREND_WINDOW = 60
+MARKET_WINDOWS: tuple[int, ...] = (15, 60, 240)
+BETA_WINDOW = 240
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,19 @@ def rolling_sum(x: F64, n: int) -> F64:
     year of minutes, and still a pure function of rows ``<= t``.
     """
     return np.asarray(pd.DataFrame(x).rolling(n, min_periods=n).sum().to_numpy(), dtype=np.float64)
+
+
+def _rolling(x: F64, n: int, how: str) -> F64:
+    """Trailing max or min over ``n`` rows per column, NaN until ``n`` rows exist."""
+    roll = pd.DataFrame(x).rolling(n, min_periods=n)
+    return np.asarray((roll.max() if how == "max" else roll.min()).to_numpy(), dtype=np.float64)
+
+
+def _divide(num: F64, den: F64, neutral: float) -> F64:
+    """``num / den``; ``neutral`` where ``den`` is 0, NaN where either is."""
+    out = np.full_like(num, neutral)
+    np.divide(num, den, out=out, where=den != 0)
+    return np.where(np.isnan(num) | np.isnan(den), np.nan, out)
 
 
 def _safe_ratio(num: F64, den: F64) -> F64:
@@ -162,10 +186,97 @@ def _cross(data: MarketArray) -> tuple[list[F64], list[str]]:
         raise ValueError("feature set 'cross' needs at least two markets")
     log_c = np.log(data.field("close").astype(np.float64))
     ret = log_c - _shift(log_c, 1)
+    return [ret - _market_mean(ret)], ["cross_ret"]
+
+
+def _chance(data: MarketArray) -> tuple[list[F64], list[str]]:
+    """Room above (chance) and below (risk) the close within each past window, and its position."""
+    h, low, c = (data.field(f).astype(np.float64) for f in ("high", "low", "close"))
+    cols: list[F64] = []
+    names: list[str] = []
+    for n in CHANCE_WINDOWS:
+        top, bottom = _rolling(h, n, "max"), _rolling(low, n, "min")
+        cols += [np.log(top / c), np.log(c / bottom), _divide(c - bottom, top - bottom, 0.5)]
+        names += [f"chance_{n}", f"risk_{n}", f"position_{n}"]
+    return cols, names
+
+
+def _multiscale(data: MarketArray) -> tuple[list[F64], list[str]]:
+    """FollowUpward's aggregation: the candle of the last ``s`` bars and the ones before it."""
+    o, h, low, c, v = (data.field(f).astype(np.float64) for f in data.fields)
+    log_c = np.log(c)
+    cols: list[F64] = []
+    names: list[str] = []
+    for s in MULTI_SCALES:
+        top, bottom = _rolling(h, s, "max"), _rolling(low, s, "min")
+        first_open = _shift(o, s - 1)
+        bar = {
+            "ret": log_c - _shift(log_c, s),
+            "range": np.log(top / bottom),
+            "body": _divide(c - first_open, top - bottom, 0.0),
+        }
+        for lag in range(MULTI_LAGS):
+            for kind, values in bar.items():
+                cols.append(_shift(values, lag * s))
+                names.append(f"ms{s}_{kind}_lag{lag}")
+        volume = rolling_sum(v, s)
+        context = rolling_sum(v, s * MULTI_VOLUME_CONTEXT)
+        cols.append(_divide(volume, context, 1.0 / MULTI_VOLUME_CONTEXT))
+        names.append(f"ms{s}_vshare")
+    return cols, names
+
+
+def _volume(data: MarketArray) -> tuple[list[F64], list[str]]:
+    """Log-volume z-scores, volume-weighted and signed-volume returns, the log-volume trend."""
+    c, v = data.field("close").astype(np.float64), data.field("volume").astype(np.float64)
+    log_v = np.log1p(v)
+    cols: list[F64] = []
+    names: list[str] = []
+    for n in VOLUME_Z_WINDOWS:
+        mean = rolling_sum(log_v, n) / n
+        var = np.maximum(rolling_sum(log_v * log_v, n) / n - mean * mean, 0.0)
+        cols.append(_divide(log_v - mean, np.sqrt(var), 0.0))
+        names.append(f"logvol_z_{n}")
+    ret = np.log(c) - _shift(np.log(c), 1)
+    for n in FLOW_WINDOWS:
+        total = rolling_sum(v, n)
+        cols.append(_divide(rolling_sum(ret * v, n), total, 0.0))
+        cols.append(_divide(rolling_sum(np.sign(ret) * v, n), total, 0.0))
+        names += [f"vwret_{n}", f"flow_{n}"]
+    cols.append(linear_trend(log_v, VOLUME_TREND_WINDOW)[0])
+    names.append(f"logvol_slope_{VOLUME_TREND_WINDOW}")
+    return cols, names
+
+
+def _market_mean(ret: F64) -> F64:
+    """Mean one-bar return over the markets that have one, per row, as a column."""
     counts = np.isfinite(ret).sum(axis=1, keepdims=True)
     total = np.nansum(ret, axis=1, keepdims=True)
     mean = np.divide(total, counts, out=np.full_like(total, np.nan), where=counts > 0)
-    return [ret - mean], ["cross_ret"]
+    return np.asarray(mean, dtype=np.float64)
+
+
+def _market(data: MarketArray) -> tuple[list[F64], list[str]]:
+    """The market mean's return over several windows, each coin against it, beta and correlation."""
+    if len(data.markets) < 2:
+        raise ValueError("feature set 'market' needs at least two markets")
+    log_c = np.log(data.field("close").astype(np.float64))
+    ret = log_c - _shift(log_c, 1)
+    mean = np.broadcast_to(_market_mean(ret), ret.shape).copy()
+    cols: list[F64] = []
+    names: list[str] = []
+    for n in MARKET_WINDOWS:
+        market_n = rolling_sum(mean, n)
+        cols += [market_n, rolling_sum(ret, n) - market_n]
+        names += [f"mkt_ret_{n}", f"rel_ret_{n}"]
+    n = BETA_WINDOW
+    s_r, s_m = rolling_sum(ret, n), rolling_sum(mean, n)
+    cov = rolling_sum(ret * mean, n) / n - s_r * s_m / (n * n)
+    var_m = np.maximum(rolling_sum(mean * mean, n) / n - (s_m / n) ** 2, 0.0)
+    var_r = np.maximum(rolling_sum(ret * ret, n) / n - (s_r / n) ** 2, 0.0)
+    cols += [_divide(cov, var_m, 0.0), _divide(cov, np.sqrt(var_r * var_m), 0.0)]
+    names += [f"beta_{n}", f"corr_{n}"]
+    return cols, names
 
 
 _BUILDERS: dict[str, tuple[Callable[[MarketArray], tuple[list[F64], list[str]]], int]] = {
@@ -175,6 +286,14 @@ _BUILDERS: dict[str, tuple[Callable[[MarketArray], tuple[list[F64], list[str]]],
     "trend": (_trend, max(max(TREND_WINDOWS), max(DELTA_SCALES) * DELTA_LAGS)),
     "time": (_time, 0),
     "cross": (_cross, 1),
+    # These four declare their exact first finite row (a test holds them to it).
+    "chance": (_chance, max(CHANCE_WINDOWS) - 1),
+    "multiscale": (
+        _multiscale,
+        max(max(MULTI_SCALES) * MULTI_LAGS, max(MULTI_SCALES) * MULTI_VOLUME_CONTEXT - 1),
+    ),
+    "volume": (_volume, max(max(VOLUME_Z_WINDOWS) - 1, max(FLOW_WINDOWS), VOLUME_TREND_WINDOW - 1)),
+    "market": (_market, max(max(MARKET_WINDOWS), BETA_WINDOW)),
 }
 if tuple(_BUILDERS) != FEATURE_SETS:  # the config's list of names must match the builders
     raise ImportError("predictor.ml.features and predictor.ml.config disagree on feature sets")

@@ -33,8 +33,15 @@ from predictor.ml.arrays import (
     finite_windows,
     window_view,
 )
-from predictor.ml.baselines import Baseline, BaselineSpec, build_baseline
-from predictor.ml.config import FIXED_ON_CONTINUE, TrainConfig
+from predictor.ml.baselines import (
+    GBM_LEARNING_RATE,
+    Baseline,
+    BaselineSpec,
+    BoostingParams,
+    LightGBMBaseline,
+    build_baseline,
+)
+from predictor.ml.config import FIXED_ON_CONTINUE, LEARNING_BASELINES, TrainConfig
 from predictor.ml.features import FeatureMatrix, build_features
 from predictor.ml.networks import build_network
 from predictor.ml.scaling import Scaling, fit_scaling
@@ -450,12 +457,29 @@ def _baseline_spec(config: TrainConfig, prep: PreparedData) -> BaselineSpec:
 
 
 def _fit_baseline(config: TrainConfig, prep: PreparedData) -> Baseline:
-    model = build_baseline(config.arch, _baseline_spec(config, prep))
+    spec = _baseline_spec(config, prep)
     anchors = prep.split.train.anchors
     view = window_view(prep.features.flat(), config.window)
+    targets = prep.targets.flat()
+    if config.arch == "lgbm":
+        params = BoostingParams(
+            trees=config.gbm_trees,
+            leaves=config.gbm_leaves,
+            learning_rate=config.learning_rate or GBM_LEARNING_RATE,
+            patience=config.early_stopping,
+            seed=config.seed,
+        )
+        # Early stopping watches the validation part only: the test split never reaches here.
+        val = prep.split.validation.anchors
+        return LightGBMBaseline(spec, params).fit(
+            view[anchors - (config.window - 1)],
+            targets[anchors],
+            (view[val - (config.window - 1)], targets[val]) if len(val) else None,
+        )
+    model = build_baseline(config.arch, spec)
     # Only the ridge needs the windows themselves; the others just check their shape.
-    sample = anchors if config.arch == "ridge" else anchors[:1]
-    return model.fit(view[sample - (config.window - 1)], prep.targets.flat()[sample])
+    sample = anchors if config.arch in LEARNING_BASELINES else anchors[:1]
+    return model.fit(view[sample - (config.window - 1)], targets[sample])
 
 
 def train_pipeline(

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from predictor.ml.config import TrainConfig
+from predictor.ml.config import LEARNING_BASELINES, TrainConfig
 from predictor.ml.walkforward import Scheme, WalkForwardError, plan_walk_forward
 from predictor.models import Prediction, SessionMode, SessionStatus, TrainingSession
 from predictor.selectors.candles import session_frames
@@ -67,7 +67,7 @@ def walk_forward_create(
     user: Any = None,
 ) -> TrainingSession:
     """Plan the folds on the data now and store a queued walk-forward session."""
-    if not config.is_network and config.arch != "ridge":
+    if not config.is_network and config.arch not in LEARNING_BASELINES:
         raise TrainingError(
             f"arch {config.arch} learns nothing: walk-forward needs a model", field="arch"
         )

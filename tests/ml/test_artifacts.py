@@ -130,3 +130,32 @@ def test_latest_window_takes_a_one_market_mapping_like_a_bare_frame(
     _, bare = latest_window(bundle, frame)
     _, mapped = latest_window(bundle, {"BTCUSDT": frame})
     np.testing.assert_array_equal(bare, mapped)
+
+
+def test_lgbm_bundle_round_trips_through_the_artifact_files(tmp_path: Path) -> None:
+    frame = make_frame(900, seed=3, freq="1min")
+    config = TrainConfig(
+        arch="lgbm",
+        target="logreturn",
+        horizon=5,
+        window=2,
+        features=("returns", "chance"),
+        interval="1min",
+        gbm_trees=30,
+        early_stopping=5,
+    )
+    b = train_pipeline(frame, config)
+    paths = ArtifactPaths.for_id("g", tmp_path, baseline=True)
+    manifest = save_bundle(b, paths, "g")
+    assert manifest["kind"] == "baseline"
+    saved = json.loads(paths.model.read_text())
+    assert saved["name"] == "lgbm"
+    assert saved["boosters"][0].startswith("tree")
+    loaded = load_bundle(paths)
+    features, anchors = _test_windows(b)
+    np.testing.assert_array_equal(
+        predict_anchors(loaded, features, anchors), predict_anchors(b, features, anchors)
+    )
+    paths.model.write_text(paths.model.read_text().replace("tree", "TREE", 1))
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_bundle(paths)

@@ -127,6 +127,8 @@ def test_early_stopping_restores_best_weights_on_validation_loss() -> None:
         ),
         ({"arch": "ridge", "target": "logreturn", "horizon": 3, "features": ("returns",)}, 1),
         ({"arch": "zero", "target": "return", "horizon": 3}, 1),
+        ({"arch": "lgbm", "target": "return", "horizon": 3, "gbm_trees": 10}, 1),
+        ({"arch": "lgbm", "target": "range", "horizon": 3, "features": ("ohlcv",)}, 3),
         ({"arch": "persistence", "target": "return", "horizon": 3, "window": 10}, 1),
     ],
 )
@@ -222,3 +224,35 @@ def test_pipeline_runs_unchanged_on_the_jax_backend(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ok" in done.stdout
+
+
+def test_lgbm_early_stopping_never_reads_the_test_split() -> None:
+    """The fitted trees are identical when every candle of the test part changes."""
+    frame = make_frame(1500, seed=8, freq="1min")
+    config = TrainConfig(
+        arch="lgbm",
+        target="return",
+        horizon=5,
+        window=1,
+        interval="1min",
+        features=("returns", "volume"),
+        gbm_trees=200,
+        learning_rate=0.3,
+        early_stopping=3,
+    )
+    first = train_pipeline(frame, config)
+    assert first.prepared is not None
+    test_start = first.prepared.market.index[int(first.prepared.split.test.anchors[0])]
+    changed = frame.copy()
+    later = changed.index >= test_start
+    rng = np.random.default_rng(1)
+    changed.loc[later, ["open", "high", "low", "close"]] *= rng.lognormal(0, 0.5, (later.sum(), 1))
+    changed.loc[later, "volume"] = rng.lognormal(6, 2, later.sum())
+    second = train_pipeline(changed, config)
+    assert second.prepared is not None
+    np.testing.assert_array_equal(
+        second.prepared.split.validation.anchors, first.prepared.split.validation.anchors
+    )
+    assert first.model.to_dict() == second.model.to_dict()
+    # And it did early-stop on the validation part.
+    assert 0 < first.model.boosters[0].best_iteration < 200

@@ -310,3 +310,34 @@ def test_every_config_field_has_a_flag() -> None:
     from predictor.management.training_flags import CONFIG_FLAGS
 
     assert set(CONFIG_FLAGS) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_an_lgbm_session_trains_end_to_end_and_forecasts_from_its_artifact(
+    make_market: Callable[..., Market],
+) -> None:
+    from predictor.services.forecasting import session_forecast
+
+    make_market("BTCUSD", 1200)  # the chance set looks 719 bars back
+    out = run(
+        "--arch", "lgbm", "--target", "return", "--horizon", "3", "-W", "2", "-I", "1h",
+        "--features", "returns,chance", "--gbm-trees", "20", "--gbm-leaves", "4",
+        "--early-stopping", "5",
+    )  # fmt: skip
+    session = TrainingSession.objects.get()
+    assert session.status == SessionStatus.SUCCEEDED, session.error
+    assert f"Session {session.id} succeeded" in out
+    assert session.config["gbm_trees"] == 20
+    assert session.config["gbm_leaves"] == 4
+    result = session_forecast(session)
+    assert result is not None
+
+
+def test_lgbm_flags_are_bounded_like_every_count(make_market: Callable[..., Market]) -> None:
+    make_market("BTCUSD", 30)
+    with pytest.raises(CommandError, match=r"--gbm-trees: must be at most 100,000"):
+        run("--arch", "lgbm", "--target", "return", "--gbm-trees", "100001", "--async")
+    with pytest.raises(CommandError, match=r"--gbm-leaves: must be a whole number >= 2"):
+        run("--arch", "lgbm", "--target", "return", "--gbm-leaves", "1", "--async")
+    with pytest.raises(CommandError, match=r"--target: arch lgbm cannot learn target 'price'"):
+        run("--arch", "lgbm", "--target", "price", "--async")
+    assert not TrainingSession.objects.exists()
