@@ -28,6 +28,8 @@ from predictor.services.runs import RunRequest, run_config
 from predictor.services.sessions import TrainingError
 
 DEFAULTS = TrainConfig()
+# Fields a post may leave out (clients and pages from before they existed): the config's default.
+_DEFAULT_WHEN_EMPTY = frozenset({"gbm_trees", "gbm_leaves"})
 CHART_INTERVALS: tuple[str, ...] = CANONICAL_INTERVALS[1 : CANONICAL_INTERVALS.index("1w") + 1]
 _DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -159,6 +161,7 @@ class TrainForm(forms.Form):
     )
     batch_norm = forms.BooleanField(required=False, initial=DEFAULTS.batch_norm)
     gbm_trees = forms.IntegerField(
+        required=False,
         max_value=REQUEST_MAXIMA["gbm_trees"],
         min_value=1,
         initial=DEFAULTS.gbm_trees,
@@ -166,6 +169,7 @@ class TrainForm(forms.Form):
         help_text="lgbm: boosting rounds (the most, with early stopping).",
     )
     gbm_leaves = forms.IntegerField(
+        required=False,
         max_value=REQUEST_MAXIMA["gbm_leaves"],
         min_value=2,
         initial=DEFAULTS.gbm_leaves,
@@ -268,6 +272,8 @@ class TrainForm(forms.Form):
             if f.name == "val_split" and f.name not in self.changed_data:
                 continue
             value = data[f.name]
+            if value is None and f.name in _DEFAULT_WHEN_EMPTY:
+                continue
             if f.name == "features":
                 value = tuple(value)
             elif f.name == "xla":

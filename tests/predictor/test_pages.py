@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from predictor.forms import TrainForm
+from predictor.ml.config import TrainConfig
 from predictor.ml.evaluation.kinds import ClassificationReport
 from predictor.ml.evaluation.tables import SIGNIFICANCE_TESTS, STRATEGY_ROWS, break_even_sentence
 from predictor.models import Market, TrainingSession
@@ -578,3 +579,24 @@ def test_the_training_form_takes_max_fill_within_the_config_bounds(
     assert "greater than or equal to 0" in refused.content.decode()
     user_client.post(url, _form(market, max_fill=4))
     assert TrainingSession.objects.latest("created").config["max_fill"] == 4
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"), [({"gbm_trees": 40, "gbm_leaves": 7}, (40, 7)), ({}, None)]
+)
+def test_the_training_form_stores_the_lightgbm_fields_or_their_defaults(
+    user_client: Client,
+    make_market: Callable[..., Market],
+    given: dict[str, Any],
+    stored: tuple[int, int] | None,
+) -> None:
+    """Shown, the LightGBM fields train as given; left out (a page from before them), the defaults."""
+    market = make_market("BTCUSDT", 200)
+    form = _form(market, arch="lgbm", target="return", window=1, **given)
+    response = user_client.post(reverse("predictor:training_new"), form)
+    assert response.status_code == 302, response.context["form"].errors
+    config = TrainingSession.objects.get().config
+    defaults = TrainConfig()
+    assert (config["gbm_trees"], config["gbm_leaves"]) == (
+        stored or (defaults.gbm_trees, defaults.gbm_leaves)
+    )
