@@ -1,7 +1,7 @@
 """Benchmark: walk-forward recipes on real 1m candles at horizon 15 (docs/recipes.md).
 
     PYTHONPATH=$PWD .venv/bin/python bench/recipes.py \\
-        --csv /work/shared/data/Filimonov-Eremeyka__freqtrade/BTCUSDT_1m.csv.gz \\
+        --csv ../shared/data/Filimonov-Eremeyka__freqtrade/BTCUSDT_1m.csv.gz \\
         [--recipes ridge-base,ridge-new,lgbm] [--step 20160] [--min-train 40320]
 
 A script, not a management command: it reads CSV files straight through the ML
