@@ -16,6 +16,7 @@ from predictor.models import TrainingSession
 from predictor.selectors.paper import paper_live_exists
 from predictor.services.notify import WebhookRetry, retry_delay, webhook_post
 from predictor.services.sessions import sessions_reap
+from predictor.services.sweeps import sweep_advance, sweep_trial_run
 from predictor.services.training import session_run
 from predictor.services.updating import markets_update_tracked
 from predictor.services.walkforward import walk_forward_finish, walk_forward_fold
@@ -75,9 +76,29 @@ def train(self: Any, session_id: str) -> dict[str, Any]:
 
 @shared_task(name="predictor.tasks.reap_training_sessions", ignore_result=False)  # type: ignore[untyped-decorator]
 def reap_training_sessions() -> dict[str, Any]:
-    """Fail running sessions whose worker stopped sending heartbeats."""
+    """Fail running sessions whose worker stopped sending heartbeats; their sweeps move on."""
     reaped = sessions_reap()
+    for sweep_id in {s.sweep_id for s in reaped if s.sweep_id is not None}:
+        sweep_advance(sweep_id)
     return {"reaped": [str(s.pk) for s in reaped]}
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name="predictor.tasks.sweep_trial",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=False,
+)
+def sweep_trial(self: Any, session_id: str) -> dict[str, Any]:
+    """Train one sweep trial, score it on validation, and start the sweep's next step."""
+    session = sweep_trial_run(session_id, task_id=self.request.id or "")
+    return {
+        "session": str(session.pk),
+        "status": session.status,
+        "objective": session.objective_value,
+        "error": session.error[:500],
+    }
 
 
 @shared_task(  # type: ignore[untyped-decorator]

@@ -14,10 +14,12 @@ import math
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 
 from predictor.ml.config import TrainConfig
 from predictor.ml.evaluation.backtest import Mode
 from predictor.ml.evaluation.metrics import information_coefficient
+from predictor.ml.evaluation.report import check_validation_forecasts
 from predictor.models import Prediction, TrainingSession
 from predictor.services.forecasting import session_forecast, session_markets
 from predictor.services.split_inputs import (
@@ -83,6 +85,12 @@ def trial_objective(
         if "validation" not in parts:
             raise EvaluationError(f"session {session.id} has no validation forecasts on {market}")
         if objective == "val_ic":
+            try:  # an IC over a handful of forecasts would rank trials by noise
+                check_validation_forecasts(
+                    parts["validation"].counts, settings.EVALUATION_MIN_VALIDATION_FORECASTS
+                )
+            except ValueError as exc:
+                raise EvaluationError(str(exc)) from exc
             inputs = parts["validation"].inputs
             ic = information_coefficient(inputs.predicted_return, inputs.realised_return)
             values.append(ic.ic)
