@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
@@ -71,13 +72,60 @@ def evaluation_session_list() -> QuerySet[TrainingSession]:
     )
 
 
-def evaluation_session_count(market: Market) -> int:
-    """Evaluation sessions run on this market so far (the trial count for a deflated Sharpe)."""
-    return (
-        TrainingSession.objects.filter(markets=market)
+@dataclass(frozen=True)
+class TrialCount:
+    """The trained evaluation configurations a deflated Sharpe ratio must allow for.
+
+    Every succeeded non-production session on the market with the same target counts
+    once: a plain evaluation session, each trial of a sweep, and each walk-forward
+    session (its folds retrain one configuration). A re-run with a new seed is a new
+    configuration tried, and counts too.
+    """
+
+    market: str
+    target: str
+    sessions: int
+    sweep_trials: int
+    sweeps: int
+    walk_forward: int
+
+    @property
+    def total(self) -> int:
+        return self.sessions + self.sweep_trials + self.walk_forward
+
+    def text(self, whose: str = "this one included") -> str:
+        return (
+            f"{self.total} trained evaluation configuration(s) on {self.market} for target "
+            f"{self.target}, {whose}: {self.sessions} evaluation session(s), "
+            f"{self.sweep_trials} sweep trial(s) from {self.sweeps} sweep(s), "
+            f"{self.walk_forward} walk-forward session(s) "
+            "(the deflated Sharpe ratio allows for all of them)"
+        )
+
+
+def trial_count(market: Market, target: str) -> TrialCount:
+    """Trained evaluation configurations on ``market`` for ``target``, by where they came from."""
+    found = (
+        TrainingSession.objects.filter(
+            markets=market, target=target, status=SessionStatus.SUCCEEDED
+        )
         .exclude(mode=SessionMode.PRODUCTION)
-        .filter(status=SessionStatus.SUCCEEDED)
-        .count()
+        .aggregate(
+            walk_forward=Count("pk", filter=Q(mode=SessionMode.WALK_FORWARD)),
+            sweep_trials=Count(
+                "pk", filter=Q(sweep__isnull=False) & ~Q(mode=SessionMode.WALK_FORWARD)
+            ),
+            sweeps=Count("sweep", distinct=True),
+            total=Count("pk"),
+        )
+    )
+    return TrialCount(
+        market=market.symbol,
+        target=target,
+        sessions=found["total"] - found["walk_forward"] - found["sweep_trials"],
+        sweep_trials=found["sweep_trials"],
+        sweeps=found["sweeps"],
+        walk_forward=found["walk_forward"],
     )
 
 

@@ -34,7 +34,7 @@ from predictor.ml.evaluation.metrics import (
 from predictor.ml.evaluation.report import SPLIT_LABELS, SplitReport, split_name
 from predictor.ml.splits import PART_NAMES
 from predictor.models import EvaluationReport, Market, Prediction, TrainingSession
-from predictor.selectors.sessions import evaluation_session_count
+from predictor.selectors.sessions import TrialCount, trial_count
 from predictor.services.forecasting import ForecastResult, session_forecast, session_markets
 from predictor.services.split_inputs import (
     EvaluationError,
@@ -86,7 +86,7 @@ def session_evaluate(
     if not Prediction.objects.filter(session=session, split="test").exists():
         forecast = session_forecast(session)
     markets = session_markets(session)
-    counts = {m.symbol: evaluation_session_count(m) for m in markets}
+    counts = {m.symbol: trial_count(m, config.target) for m in markets}
     per_market = [
         _evaluate_market(session, config, m, counts[m.symbol], fee, slippage, mode) for m in markets
     ]
@@ -95,10 +95,12 @@ def session_evaluate(
         for name in PART_NAMES:
             found = [result[name] for result in per_market if name in result]
             if found:
-                splits.append(store_split_report(session, name, found, counts[markets[0].symbol]))
+                splits.append(
+                    store_split_report(session, name, found, counts[markets[0].symbol].total)
+                )
     if not splits:
         raise EvaluationError(f"session {session.id} has no forecasts to evaluate")
-    return EvaluationResult(str(session.id), counts[markets[0].symbol], splits, forecast)
+    return EvaluationResult(str(session.id), counts[markets[0].symbol].total, splits, forecast)
 
 
 def store_split_report(
@@ -119,18 +121,20 @@ def store_split_report(
 
 
 def report_common(
-    market: Market, config: TrainConfig, n_trials: int, counts: str | None = None
+    market: Market, config: TrainConfig, trials: TrialCount, whose: str = "this one included"
 ) -> dict[str, Any]:
     """What every split's stored JSON carries beside its report."""
     common: dict[str, Any] = {
         "market": market.symbol,
         "target": config.target,
-        "n_trials": n_trials,
-        "n_trials_counts": counts
-        or (
-            f"evaluation sessions run on {market} so far, this one included "
-            "(the deflated Sharpe ratio allows for all of them)"
-        ),
+        "n_trials": max(trials.total, 1),
+        "n_trials_counts": trials.text(whose),
+        "n_trials_sources": {
+            "evaluation_sessions": trials.sessions,
+            "sweep_trials": trials.sweep_trials,
+            "sweeps": trials.sweeps,
+            "walk_forward_sessions": trials.walk_forward,
+        },
     }
     if config.output_size > 1:
         common["steps_note"] = (
@@ -170,14 +174,14 @@ def _evaluate_market(
     session: TrainingSession,
     config: TrainConfig,
     market: Market,
-    n_trials: int,
+    trials: TrialCount,
     fee: float,
     slippage: float,
     mode: Mode,
 ) -> dict[str, SplitEvaluation]:
     array = market_array(market, config.interval, session.data_start)
     parts = session_inputs(session, config, market, array)
-    common = report_common(market, config, n_trials)
+    common = report_common(market, config, trials)
     threshold = (
         None if config.target == "updown" else validation_threshold(parts, fee, slippage, mode)
     )

@@ -29,7 +29,7 @@ from predictor.ml.evaluation import ChosenThreshold, given_threshold
 from predictor.ml.evaluation.backtest import Mode
 from predictor.ml.intervals import parse_interval
 from predictor.models import Market, Prediction, SessionMode, SessionStatus, TrainingSession
-from predictor.selectors.sessions import evaluation_session_count
+from predictor.selectors.sessions import trial_count
 from predictor.services.evaluation import (
     SplitEvaluation,
     report_common,
@@ -98,10 +98,10 @@ def session_evaluate_forward(
     arrays = {m.symbol: market_array(m, config.interval, session.data_start) for m in markets}
     made += _forward_forecasts(session, config, markets[0], arrays[markets[0].symbol], start, end)
     predictions_fill_actuals(session)  # "known outcome" below reads the stored actuals
-    n_trials = max(evaluation_session_count(markets[0]), 1)
+    n_trials = max(trial_count(markets[0], config.target).total, 1)
     costs = (fee, slippage, mode)
     found = [
-        _forward_market(session, config, m, arrays[m.symbol], source, (start, end), n_trials, costs)
+        _forward_market(session, config, m, arrays[m.symbol], source, (start, end), costs)
         for m in markets
     ]
     with transaction.atomic():
@@ -223,12 +223,11 @@ def _forward_market(
     array: MarketArray,
     source: _Theta,
     period: tuple[dt.datetime | None, dt.datetime | None],
-    n_trials: int,
     costs: tuple[float, float, Mode],
 ) -> SplitEvaluation:
     part = _forward_part(session, config, market, array, *period)
     threshold = _threshold(session, config, market, array, source, costs)
-    common = report_common(market, config, n_trials, _trials_text(session, market))
+    common = report_common(market, config, trial_count(market, config.target), _whose(session))
     if part.counts.real_forecasts < settings.EVALUATION_MIN_VALIDATION_FORECASTS:
         common["forward_note"] = (
             f"Only {part.counts.real_forecasts} real forward forecasts (fewer than the "
@@ -301,13 +300,7 @@ def _threshold(
     return validation_threshold(parts, fee, slippage, mode)
 
 
-def _trials_text(session: TrainingSession, market: Market) -> str:
-    counted = (
-        "this one included"
-        if session.mode != SessionMode.PRODUCTION
-        else ("this production session not among them")
-    )
-    return (
-        f"evaluation sessions run on {market} so far, {counted}, at least 1 "
-        "(the deflated Sharpe ratio allows for all of them, as for the test split)"
-    )
+def _whose(session: TrainingSession) -> str:
+    if session.mode != SessionMode.PRODUCTION:
+        return "this one included"
+    return "this production session not among them; at least 1 is allowed for"

@@ -87,7 +87,7 @@ def test_n_trials_counts_the_evaluation_sessions_on_the_market(
     assert test.n_trials == 2
     assert test.report["n_trials"] == 2
     assert (
-        "Allowing for 2 evaluation session(s)"
+        "Allowing for 2 configuration(s) tried on this market and target"
         in test.report["tests"]["deflated_sharpe"]["sentence"]
     )
     assert test.report["strategy"]["config"]["mode"] == "overlapping"

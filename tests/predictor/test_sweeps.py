@@ -80,7 +80,11 @@ def test_grid_sweep_trains_every_combination_and_judges_only_the_winner_on_test(
     assert sweep.winner == best
     # The winner's test split is forecast and reported; no other trial's test was touched.
     assert _test_predicted(sweep) == {best.trial_number}
-    assert EvaluationReport.objects.filter(session=best, split="test").exists()
+    test = EvaluationReport.objects.get(session=best, split="test")
+    # The deflated Sharpe ratio allows for every trial of the sweep, not for one session.
+    assert test.n_trials == 4
+    assert test.report["n_trials_sources"]["sweep_trials"] == 4
+    assert "4 sweep trial(s) from 1 sweep(s)" in test.report["n_trials_counts"]
     assert (
         not EvaluationReport.objects.filter(session__sweep=sweep, split="test")
         .exclude(session=best)

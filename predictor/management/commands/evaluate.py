@@ -154,7 +154,7 @@ class Command(BaseCommand):
         alarms = [s.split for s in result.splits if s.leakage_alarm]
         out.write(
             f"Stored {len(result.splits)} report(s) for session {result.session_id}; "
-            f"n_trials = {result.n_trials} evaluation session(s) on this market."
+            f"n_trials = {result.n_trials} ({result.splits[0].data.get('n_trials_counts', '')})."
         )
         if alarms:
             out.write(f"!! Leakage alarm on: {', '.join(alarms)}")

@@ -315,7 +315,8 @@ def evaluation_report(
     ``threshold`` comes from ``choose_threshold`` on the validation split (or, for
     the ``forward`` split, any θ frozen before it: ``theta_source`` says which); its
     costs and holding mode are used here too. ``n_trials`` is the number of
-    evaluation sessions already run on this market, this one included.
+    configurations tried on this market and target (sessions, sweep trials and
+    walk-forward sessions), this one included.
     """
     split = split_name(split)
     if threshold.horizon != inputs.horizon:
@@ -323,8 +324,9 @@ def evaluation_report(
     times = to_datetime64(inputs.times)
     notes = _threshold_notes(split, times, threshold, theta_source)
     notes.append(
-        f"The deflated Sharpe ratio counts {n_trials} evaluation session(s) already run on this "
-        "market, as recorded by the application."
+        f"The deflated Sharpe ratio counts {n_trials} trained evaluation configuration(s) on "
+        "this market and target (evaluation sessions, sweep trials and walk-forward sessions), "
+        "as recorded by the application."
     )
     predicted, realised = inputs.predicted_return, inputs.realised_return
     close = as_float_array(inputs.close, "close")

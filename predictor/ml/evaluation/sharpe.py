@@ -240,7 +240,8 @@ def deflated_sharpe_ratio(
     verdict = "significant" if significant else "not significant"
     source = "given" if trial_sharpe_variance is not None else "assumed 1/(n_eff-1), no-edge trials"
     sentence = (
-        f"Allowing for {n_trials} evaluation session(s) on this market (trial Sharpe variance "
+        f"Allowing for {n_trials} configuration(s) tried on this market and target (trial Sharpe "
+        f"variance "
         f"{source}), the true Sharpe beats the best of that many no-edge trials with "
         f"probability {dsr * 100:.1f} % (DSR over {_sample(n, n_eff, lags)}); {verdict} at the "
         f"{alpha * 100:g} % level."

@@ -113,7 +113,7 @@ def test_splits_are_labelled_and_training_is_in_sample() -> None:
     )
     assert not test.in_sample
     assert test.label.startswith("out-of-sample")
-    assert any("7 evaluation session(s)" in note for note in test.notes)
+    assert any("7 trained evaluation configuration(s)" in note for note in test.notes)
 
 
 def test_report_strategy_is_the_engine_run_with_the_frozen_threshold() -> None:

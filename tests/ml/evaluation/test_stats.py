@@ -257,7 +257,7 @@ def test_dsr_with_one_trial_is_the_psr_against_zero_and_falls_as_trials_grow() -
     many = deflated_sharpe_ratio(returns, n_trials=50)
     assert single.probability == pytest.approx(psr.probability)
     assert many.probability < single.probability
-    assert "50 evaluation session(s)" in many.sentence
+    assert "50 configuration(s) tried" in many.sentence
 
 
 def test_sharpe_tests_of_a_flat_strategy_are_undefined_not_errors() -> None:

@@ -9,16 +9,16 @@ import pytest
 from django.contrib.auth.models import User
 
 from predictor.ml.config import TrainConfig
-from predictor.models import EvaluationReport, Market, SessionMode, TrainingSession
+from predictor.models import EvaluationReport, Market, SessionMode, Sweep, TrainingSession
 from predictor.selectors.sessions import (
     default_session,
-    evaluation_session_count,
     evaluation_session_list,
     production_session_list,
     report_list,
     session_detail_list,
     session_list,
     session_report_list,
+    trial_count,
 )
 from predictor.services.sessions import session_create
 from tests.predictor.conftest import TINY
@@ -76,17 +76,31 @@ def test_session_detail_list_holds_every_session_with_its_markets_prefetched(
     assert found == {str(one.pk): ["BTCUSDT"], str(two.pk): ["ETHUSDT"]}
 
 
-def test_evaluation_session_count_counts_succeeded_evaluations_on_that_market_only(
+def test_trial_count_counts_trained_configurations_by_market_target_and_source(
     markets: tuple[Market, Market],
 ) -> None:
     btc, eth = markets
-    make_session(btc, evaluation=True)
-    make_session(btc, evaluation=True)
-    make_session(btc, evaluation=True, status="failed")
-    make_session(btc, evaluation=False)
-    make_session(eth, evaluation=True)
-    assert evaluation_session_count(btc) == 2
-    assert evaluation_session_count(eth) == 1
+    make_session(btc, evaluation=True, target="return")
+    make_session(btc, evaluation=True, target="return", seed=7)  # a re-run is a new trial
+    make_session(btc, evaluation=True, target="return", status="failed")  # never trained
+    make_session(btc, evaluation=False, target="return")  # production: not a trial
+    make_session(btc, evaluation=True, target="logreturn")  # another target
+    make_session(eth, evaluation=True, target="return")  # another market
+    sweep = Sweep.objects.create(base={}, space={}, method="grid", n_trials=3, objective="val_ic")
+    for number, status in enumerate(["succeeded", "succeeded", "cancelled"]):
+        trial = make_session(btc, evaluation=True, target="return", status=status)
+        TrainingSession.objects.filter(pk=trial.pk).update(sweep=sweep, trial_number=number)
+    walk = make_session(btc, evaluation=True, target="return")
+    TrainingSession.objects.filter(pk=walk.pk).update(mode=SessionMode.WALK_FORWARD)
+
+    count = trial_count(btc, "return")
+    assert (count.sessions, count.sweep_trials, count.sweeps, count.walk_forward) == (2, 2, 1, 1)
+    assert count.total == 5
+    assert "5 trained evaluation configuration(s) on BTCUSDT for target return" in count.text()
+    assert "2 sweep trial(s) from 1 sweep(s), 1 walk-forward session(s)" in count.text()
+    assert trial_count(btc, "logreturn").total == 1
+    assert trial_count(eth, "return").total == 1
+    assert trial_count(eth, "price").total == 0
 
 
 def test_page_lists_split_production_from_succeeded_evaluations_with_their_counts(
