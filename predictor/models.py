@@ -246,6 +246,11 @@ class Sweep(models.Model):
     winner = models.ForeignKey(
         "TrainingSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    spa = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Hansen's SPA across the trials on validation, when asked for.",
+    )
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)

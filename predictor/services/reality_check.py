@@ -59,11 +59,14 @@ def sessions_reality_check(
     array = market_array(market, session.interval, min(starts, default=None))
     returns: dict[str, pd.Series] = {}
     skipped: dict[str, str] = {}
+    horizons = [1]
     for other in others:
         try:
             returns[str(other.pk)] = _strategy_returns(other, market, array, fee, slippage, mode)
         except EvaluationError as exc:
             skipped[str(other.pk)] = str(exc)
+            continue
+        horizons.append(TrainConfig.from_dict(other.config).effective_horizon)
     if not returns:
         raise EvaluationError(f"no evaluation session on {market} has test forecasts to compare")
     table = pd.concat(returns, axis=1, join="inner")
@@ -73,7 +76,9 @@ def sessions_reality_check(
         )
     stamps = table.index.to_numpy().astype("datetime64[s]")
     report = RealityCheckReport(
-        result=reality_check(np.zeros(len(table)), -table.to_numpy(), reps=reps, seed=seed),
+        result=reality_check(
+            np.zeros(len(table)), -table.to_numpy(), reps=reps, seed=seed, horizon=max(horizons)
+        ),
         market=str(market),
         benchmark="cash: no position, zero return per bar",
         sessions=tuple(str(column) for column in table.columns),

@@ -53,13 +53,19 @@ def _best_val_loss(session: TrainingSession) -> float:
     return float(min(losses))
 
 
-def validation_forecast(session: TrainingSession) -> None:
-    """Store the session's forecasts up to its validation split's last anchor, no further."""
+def validation_forecast(session: TrainingSession, *, refuse_tested: bool = True) -> None:
+    """Store the session's forecasts up to its validation split's last anchor, no further.
+
+    ``refuse_tested``: refuse a session whose test split was forecast already (a trial's
+    objective must come before any test figure exists; SPA after the sweep reads the
+    winner's validation too)."""
     last = (session.split.get("validation") or {}).get("last_time")
     if not last:
         raise EvaluationError(f"session {session.id} has no validation split to judge it on")
-    session_forecast(session, end=pd.Timestamp(last).to_pydatetime())
-    if Prediction.objects.filter(session=session, split="test").exists():
+    if not Prediction.objects.filter(session=session, split="validation").exists():
+        # One call stores every window up to the end; a second would find nothing left.
+        session_forecast(session, end=pd.Timestamp(last).to_pydatetime())
+    if refuse_tested and Prediction.objects.filter(session=session, split="test").exists():
         # A guard, not a path: the forecast stops at the validation end.
         raise EvaluationError(f"session {session.id} has test forecasts; its objective is refused")
 

@@ -19,6 +19,8 @@ from predictor.models import (
 )
 from predictor.services.runs import RunRequest
 from predictor.services.sessions import TrainingError
+from predictor.services.split_inputs import EvaluationError
+from predictor.services.sweep_spa import sweep_reality_check
 from predictor.services.sweeps import (
     SweepRequest,
     sweep_cancel,
@@ -238,3 +240,24 @@ def test_an_objective_on_too_few_validation_forecasts_is_refused(market: Market)
     assert all(t.status == SessionStatus.SUCCEEDED and t.objective_value is None for t in trials)
     assert all("θ is chosen on at least" in t.error or "real forecasts" in t.error for t in trials)
     assert not Prediction.objects.filter(session__sweep=sweep, split="test").exists()
+
+
+def test_spa_across_the_trials_reads_validation_only_and_is_stored(market: Market) -> None:
+    sweep = sweep_create(_request(space={"window": [8, 12, 16]}))
+    with pytest.raises(EvaluationError, match="run SPA once it has ended"):
+        sweep_reality_check(sweep, reps=100)
+    sweep = sweep_run_here(sweep)
+    assert sweep.status == SessionStatus.SUCCEEDED, sweep.error
+    report = sweep_reality_check(sweep, reps=200)
+
+    assert set(report.sessions) == {str(t.pk) for t in sweep.trials.all()}
+    assert report.benchmark.startswith("no change")
+    assert report.extra["split"] == "validation"
+    assert report.result.n_models == 3
+    assert report.result.block_size >= 4 * BASE["horizon"]  # overlapping 4-bar forecasts
+    # Random-walk candles: no trial knows anything, and SPA does not say otherwise.
+    assert not report.result.significant
+    sweep.refresh_from_db()
+    assert sweep.spa["p_value"] == report.result.p_value
+    # Still only the winner's test split was ever forecast.
+    assert _test_predicted(sweep) == {sweep.winner.trial_number}

@@ -34,7 +34,9 @@ from predictor.management.training_flags import (
 from predictor.models import SessionStatus, Sweep, TrainingSession
 from predictor.services.runs import RunRequest
 from predictor.services.sessions import TrainingError
+from predictor.services.split_inputs import EvaluationError
 from predictor.services.sweep_objective import OBJECTIVES
+from predictor.services.sweep_spa import sweep_reality_check
 from predictor.services.sweep_space import METHODS
 from predictor.services.sweeps import (
     SweepRequest,
@@ -109,13 +111,23 @@ class Command(BaseCommand):
         manage.add_argument("--show", type=session_id, metavar="ID", help="print its progress")
         manage.add_argument("--cancel", type=session_id, metavar="ID", help="cancel it")
         manage.add_argument("--resume", type=session_id, metavar="ID", help="carry it on")
+        manage.add_argument(
+            "--spa",
+            type=session_id,
+            metavar="ID",
+            help="Hansen's SPA across its trials on validation (does the winner beat "
+            "no-change after allowing for the search?)",
+        )
+        parser.add_argument(
+            "--reps", type=positive_int, default=1000, help="--spa: bootstrap replications"
+        )
         add_data_flags(parser, continuation=False)
         add_model_flags(parser)
         add_fit_flags(parser)
         self._parser = parser
 
     def handle(self, *args: Any, **options: Any) -> None:
-        existing = options["show"] or options["cancel"] or options["resume"]
+        existing = options["show"] or options["cancel"] or options["resume"] or options["spa"]
         if existing is not None:
             self._existing(existing, options)
             return
@@ -243,12 +255,22 @@ class Command(BaseCommand):
         try:
             if options["cancel"]:
                 sweep = sweep_cancel(sweep)
+            elif options["spa"]:
+                report = sweep_reality_check(sweep, reps=options["reps"])
+                self.stdout.write(
+                    f"SPA across {len(report.sessions)} trial(s) of sweep {sweep.id} on their "
+                    f"shared validation bars ({report.start} … {report.end}), benchmark "
+                    f"{report.benchmark}: {report.result.sentence}"
+                )
+                for trial_id, why in report.skipped.items():
+                    self.stdout.write(f"  left out {trial_id}: {why}")
+                return
             elif options["resume"]:
                 sweep = sweep_resume(sweep, queue=options["run_async"])
                 if not options["run_async"] and sweep.status in Sweep.ACTIVE:
                     self._run(sweep)
                     return
-        except TrainingError as exc:
+        except (TrainingError, EvaluationError) as exc:
             raise CommandError(str(exc)) from exc
         self._summary(sweep)
 
