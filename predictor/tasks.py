@@ -18,7 +18,6 @@ from predictor.services.notify import WebhookRetry, retry_delay, webhook_post
 from predictor.services.sessions import sessions_reap
 from predictor.services.training import session_run
 from predictor.services.updating import markets_update_tracked
-from predictor.services.walkforward import walk_forward_finish, walk_forward_fold
 
 # --- Market data -------------------------------------------------------------------------
 
@@ -88,12 +87,16 @@ def reap_training_sessions() -> dict[str, Any]:
 )
 def walk_forward_fold_task(self: Any, session_id: str, index: int) -> dict[str, Any]:
     """Train one walk-forward fold and store its out-of-sample forecasts."""
+    from predictor.services.walkforward import walk_forward_fold  # Keras: only where it runs
+
     return walk_forward_fold(session_id, index, task_id=self.request.id or "")
 
 
 @shared_task(name="predictor.tasks.walk_forward_finish")  # type: ignore[untyped-decorator]
 def walk_forward_finish_task(session_id: str) -> dict[str, Any]:
     """After all folds: evaluate the stitched forecasts, or record why not."""
+    from predictor.services.walkforward import walk_forward_finish  # Keras: only where it runs
+
     session = walk_forward_finish(session_id)
     return {"session": str(session.pk), "status": session.status, "error": session.error[:500]}
 
@@ -194,3 +197,4 @@ def reality_check(session_id: str, reps: int = 1000) -> dict[str, Any]:
 
     sessions_reality_check(TrainingSession.objects.get(pk=session_id), reps=reps)
     return {"session": session_id}
+

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 OHLCV_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+
+
+def unix_seconds(index: pd.DatetimeIndex) -> IntArray:
+    """Whole Unix seconds; pandas 3 indexes may be in s, ms, us or ns units."""
+    return np.asarray(index.as_unit("s").asi8, dtype=np.int64)
 
 
 class CandleInputError(ValueError):
@@ -106,3 +115,4 @@ class CandleWindow:
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
