@@ -198,3 +198,27 @@ def reality_check(session_id: str, reps: int = 1000) -> dict[str, Any]:
     sessions_reality_check(TrainingSession.objects.get(pk=session_id), reps=reps)
     return {"session": session_id}
 
+
+# --- Live forecasts (POST /api/predict) ------------------------------------------------------
+# Kept in its own block: the API view sends this by name and waits for the answer.
+
+
+@shared_task(name="predictor.tasks.live_forecast", ignore_result=False)  # type: ignore[untyped-decorator]
+def live_forecast_task(
+    session_id: str, windows: dict[str, dict[str, Any]], field: str
+) -> dict[str, Any]:
+    """One forecast for the web, which waits for it: ``{"forecast": body}``, or why not as
+    data the web maps to its HTTP answer: ``{"refused": {"field", "detail"}}`` (400, the
+    request field to blame) or ``{"unavailable": detail}`` (409). Plain JSON both ways."""
+    from predictor.services.live_forecast import (  # Keras: only where it runs
+        CandlesRefused,
+        ForecastUnavailable,
+        live_forecast_by_id,
+    )
+
+    try:
+        return {"forecast": live_forecast_by_id(session_id, windows, field)}
+    except CandlesRefused as exc:
+        return {"refused": {"field": exc.field, "detail": str(exc)}}
+    except ForecastUnavailable as exc:
+        return {"unavailable": str(exc)}
