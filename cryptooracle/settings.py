@@ -221,11 +221,11 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
 
 # --- Live forecasts (POST /api/predict) ---------------------------------------------------
 # On, the web sends each forecast to a default-queue worker and waits for its answer, so no
-# web process loads TensorFlow (a gunicorn worker stays at ~0.2 GB instead of ~0.8 GB after
-# a forecast, docs/benchmarks.md). Off, the web forecasts in-process: the laptop default,
-# where one machine has the memory and an answer needs no broker round trip. The web waits
-# PREDICT_TIMEOUT_SECONDS for the worker (keep it under GUNICORN_TIMEOUT), then answers 504;
-# a message no worker took by then is dropped unrun.
+# web process loads TensorFlow (a gunicorn worker starts at ~240 MiB RSS; one forecast
+# in-process takes it to ~900 MiB, docs/benchmarks.md). Off, the web forecasts in-process:
+# the laptop default, where one machine has the memory and an answer needs no broker trip.
+# The web waits PREDICT_TIMEOUT_SECONDS for the worker (keep it under GUNICORN_TIMEOUT),
+# then answers 504; a message no worker took by then is dropped unrun.
 PREDICT_IN_WORKER = env.bool("PREDICT_IN_WORKER", default=PRODUCTION)
 PREDICT_TIMEOUT_SECONDS = env.float("PREDICT_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 
