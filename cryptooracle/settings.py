@@ -219,6 +219,16 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
     env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 900_000 if PRODUCTION else 0, minimum=0) or None
 )
 
+# --- Live forecasts (POST /api/predict) ---------------------------------------------------
+# On, the web sends each forecast to a default-queue worker and waits for its answer, so no
+# web process loads TensorFlow (a gunicorn worker starts at ~240 MiB RSS; one forecast
+# in-process takes it to ~900 MiB, docs/benchmarks.md). Off, the web forecasts in-process:
+# the laptop default, where one machine has the memory and an answer needs no broker trip.
+# The web waits PREDICT_TIMEOUT_SECONDS for the worker (keep it under GUNICORN_TIMEOUT),
+# then answers 504; a message no worker took by then is dropped unrun.
+PREDICT_IN_WORKER = env.bool("PREDICT_IN_WORKER", default=PRODUCTION)
+PREDICT_TIMEOUT_SECONDS = env.float("PREDICT_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+
 # --- Artifacts and data -------------------------------------------------------------
 MODEL_WEIGHTS_DIR = env.path("MODEL_WEIGHTS_DIR", BASE_DIR / "model_weights")
 SCALERS_DIR = env.path("SCALERS_DIR", BASE_DIR / "scalers")

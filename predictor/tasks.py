@@ -19,7 +19,6 @@ from predictor.services.sessions import sessions_reap
 from predictor.services.sweeps import sweep_advance, sweep_trial_run
 from predictor.services.training import session_run
 from predictor.services.updating import markets_update_tracked
-from predictor.services.walkforward import walk_forward_finish, walk_forward_fold
 
 # --- Market data -------------------------------------------------------------------------
 
@@ -109,12 +108,16 @@ def sweep_trial(self: Any, session_id: str) -> dict[str, Any]:
 )
 def walk_forward_fold_task(self: Any, session_id: str, index: int) -> dict[str, Any]:
     """Train one walk-forward fold and store its out-of-sample forecasts."""
+    from predictor.services.walkforward import walk_forward_fold  # Keras: only where it runs
+
     return walk_forward_fold(session_id, index, task_id=self.request.id or "")
 
 
 @shared_task(name="predictor.tasks.walk_forward_finish")  # type: ignore[untyped-decorator]
 def walk_forward_finish_task(session_id: str) -> dict[str, Any]:
     """After all folds: evaluate the stitched forecasts, or record why not."""
+    from predictor.services.walkforward import walk_forward_finish  # Keras: only where it runs
+
     session = walk_forward_finish(session_id)
     return {"session": str(session.pk), "status": session.status, "error": session.error[:500]}
 
@@ -215,3 +218,28 @@ def reality_check(session_id: str, reps: int = 1000) -> dict[str, Any]:
 
     sessions_reality_check(TrainingSession.objects.get(pk=session_id), reps=reps)
     return {"session": session_id}
+
+
+# --- Live forecasts (POST /api/predict) ------------------------------------------------------
+# Kept in its own block: the API view sends this by name and waits for the answer.
+
+
+@shared_task(name="predictor.tasks.live_forecast", ignore_result=False)  # type: ignore[untyped-decorator]
+def live_forecast_task(
+    session_id: str, windows: dict[str, dict[str, Any]], field: str
+) -> dict[str, Any]:
+    """One forecast for the web, which waits for it: ``{"forecast": body}``, or why not as
+    data the web maps to its HTTP answer: ``{"refused": {"field", "detail"}}`` (400, the
+    request field to blame) or ``{"unavailable": detail}`` (409). Plain JSON both ways."""
+    from predictor.services.live_forecast import (  # Keras: only where it runs
+        CandlesRefused,
+        ForecastUnavailable,
+        live_forecast_by_id,
+    )
+
+    try:
+        return {"forecast": live_forecast_by_id(session_id, windows, field)}
+    except CandlesRefused as exc:
+        return {"refused": {"field": exc.field, "detail": str(exc)}}
+    except ForecastUnavailable as exc:
+        return {"unavailable": str(exc)}

@@ -7,18 +7,28 @@ JSON only (the parser refuses anything else with 415), bounded by
 (scope ``predict``, ``API_PREDICT_RATE``). Candles are checked as arrays: one
 pass turns the list of objects into a ``[n, 5]`` float array, and only a list
 that fails is walked again to say which candle and which field is wrong.
+
+The web checks the request; the model runs in a default-queue Celery worker
+(``PREDICT_IN_WORKER``, on in production), so this process never loads Keras:
+503 when the broker cannot be reached, 504 when no worker answers within
+``PREDICT_TIMEOUT_SECONDS``. Off, the web forecasts in-process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from celery import current_app
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from kombu.exceptions import OperationalError
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -28,6 +38,8 @@ from rest_framework.views import APIView
 from predictor.api.throttling import ScopeThrottle
 from predictor.ml.candles import OHLCV_FIELDS, CandleWindow
 from predictor.models import TrainingSession
+
+logger = logging.getLogger(__name__)
 
 MAX_CANDLES = 5000  # per market: a window plus the longest feature history (≈2,200) fits
 MAX_MARKETS = 20
@@ -39,6 +51,18 @@ class ForecastFailed(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The session's model cannot forecast."
     default_code = "forecast_unavailable"
+
+
+class ForecastQueueDown(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The forecast queue cannot be reached; try again later."
+    default_code = "forecast_queue_unavailable"
+
+
+class ForecastTimedOut(APIException):
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+    default_detail = "No forecast worker answered in time; try again later."
+    default_code = "forecast_timeout"
 
 
 class CandleInSerializer(serializers.Serializer):
@@ -278,12 +302,16 @@ class PredictView(APIView):
             413: OpenApiResponse(description="Body over the size limit."),
             415: OpenApiResponse(description="Not application/json."),
             429: OpenApiResponse(description="Rate limit reached."),
+            503: OpenApiResponse(description="The forecast queue cannot be reached."),
+            504: OpenApiResponse(description="No forecast worker answered in time."),
         },
     )
     def post(self, request: Request) -> Response:
         form = PredictSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        if settings.PREDICT_IN_WORKER:
+            return Response(_forecast_in_worker(data["session"], data["windows"], data["field"]))
         # The ML core (Keras) loads with the first forecast, not with the web process.
         from predictor.services.live_forecast import (
             CandlesRefused,
@@ -298,3 +326,39 @@ class PredictView(APIView):
         except ForecastUnavailable as exc:
             raise ForecastFailed(str(exc)) from None
         return Response(body)
+
+
+def _forecast_in_worker(
+    session: TrainingSession, windows: dict[str, CandleWindow], field: str
+) -> dict[str, Any]:
+    """Send the forecast to a default-queue worker and wait for its answer, at most
+    ``PREDICT_TIMEOUT_SECONDS``. By name: adapters do not import each other, and this
+    process must not import the service, which brings in Keras."""
+    timeout = settings.PREDICT_TIMEOUT_SECONDS
+    task = current_app.tasks["predictor.tasks.live_forecast"]
+    plain = {symbol: window.to_plain() for symbol, window in windows.items()}
+    try:
+        sent = task.apply_async(
+            args=[str(session.pk), plain, field],
+            queue="default",
+            expires=timeout,  # nobody waits for it after that: a late worker drops it unrun
+            soft_time_limit=timeout,
+            time_limit=timeout + 5,
+        )
+    except OperationalError as exc:
+        logger.warning("predict: the broker refused the forecast: %s", exc)
+        raise ForecastQueueDown() from None
+    try:
+        answer = sent.get(timeout=timeout, interval=0.05)
+    except CeleryTimeoutError:
+        raise ForecastTimedOut(
+            f"No forecast worker answered within {timeout:g} s; try again later."
+        ) from None
+    finally:
+        sent.forget()  # the answer is read once; no result row is left behind
+    if "refused" in answer:
+        refused = answer["refused"]
+        raise serializers.ValidationError({refused["field"]: [refused["detail"]]})
+    if "unavailable" in answer:
+        raise ForecastFailed(answer["unavailable"])
+    return dict(answer["forecast"])

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from predictor.ml.candles import OHLCV_FIELDS
+from predictor.ml.candles import unix_seconds as unix_seconds  # moved: Keras-free there
 from predictor.ml.intervals import Interval, infer_interval, parse_interval
 
 Float32Array = npt.NDArray[np.float32]
@@ -63,11 +64,6 @@ class MarketArray:
         return MarketArray(
             self.values[:stop], self.observed[:stop], self.index[:stop], self.markets, self.fields
         )
-
-
-def unix_seconds(index: pd.DatetimeIndex) -> IndexArray:
-    """Whole Unix seconds; pandas 3 indexes may be in s, ms, us or ns units."""
-    return np.asarray(index.as_unit("s").asi8, dtype=np.int64)
 
 
 def _as_mapping(frames: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

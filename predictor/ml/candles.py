@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 OHLCV_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+
+
+def unix_seconds(index: pd.DatetimeIndex) -> IntArray:
+    """Whole Unix seconds; pandas 3 indexes may be in s, ms, us or ns units."""
+    return np.asarray(index.as_unit("s").asi8, dtype=np.int64)
 
 
 class CandleInputError(ValueError):
@@ -106,3 +115,14 @@ class CandleWindow:
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
+    def to_plain(self) -> dict[str, Any]:
+        """As JSON a Celery message carries: lists of floats (repr round-trips float64) and ints."""
+        times = None if self.times is None else [int(t) for t in self.times]
+        return {"values": self.values.tolist(), "times": times}
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> CandleWindow:
+        values = np.asarray(plain["values"], dtype=np.float64).reshape(-1, len(OHLCV_FIELDS))
+        times = plain.get("times")
+        return cls(values, None if times is None else np.asarray(times, dtype=np.int64))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import QuerySet
 
-from predictor.ml.arrays import unix_seconds
+from predictor.ml.candles import unix_seconds  # not ml.arrays: that brings in Keras
 from predictor.ml.evaluation.paper_stats import (
     PaperSignificance,
     paper_significance,

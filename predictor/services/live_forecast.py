@@ -1,7 +1,9 @@
 """One forecast from posted candles: frames → aligned window → model → JSON body.
 
-The API's predict view imports this on its first call, because the ML core it
-uses brings in Keras, which the rest of the web process does not need.
+It runs in a Celery worker (the ``live_forecast`` task, through
+:func:`live_forecast_by_id`) unless ``PREDICT_IN_WORKER`` is off; then the API's
+predict view imports it on its first call. Either way the web process imports
+it only when it forecasts itself: the ML core it uses brings in Keras.
 
 The window is built exactly as training built it: the candles go through
 ``align_markets`` and ``build_features`` via :func:`latest_window`, so the
@@ -165,3 +167,22 @@ def live_forecast(
     if not np.isfinite(outputs).all():
         raise ForecastUnavailable("the model's output is not finite; retrain the session")
     return forecast_body(session, config, anchor if timed else None, outputs)
+
+
+# What a forecast reads of a session: its config and manifest, not the per-epoch history.
+_UNUSED_COLUMNS = ("history", "folds", "versions", "split", "samples", "error", "worker")
+
+
+def live_forecast_by_id(
+    session_id: str, windows: dict[str, dict[str, Any]], field: str
+) -> dict[str, Any]:
+    """:func:`live_forecast` for a worker: the session by id, each market's candles as
+    :meth:`CandleWindow.to_plain` made them. The web checked the session before sending;
+    one retried or deleted since is refused on ``session`` as the web would have."""
+    session = TrainingSession.objects.defer(*_UNUSED_COLUMNS).filter(pk=session_id).first()
+    if session is None:
+        raise CandlesRefused("session", "no such training session")
+    if not session.has_model:
+        raise CandlesRefused("session", f"session is {session.status}; it has no trained model")
+    candles = {symbol: CandleWindow.from_plain(plain) for symbol, plain in windows.items()}
+    return live_forecast(session, candles, field)

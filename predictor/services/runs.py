@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.db import transaction
@@ -30,14 +30,12 @@ from predictor.services.sessions import (
     session_reset,
 )
 from predictor.services.training import EpochFn, session_run
-from predictor.services.walkforward import (
-    FoldFn,
-    WalkForwardSpec,
-    walk_forward_create,
-    walk_forward_queue,
-    walk_forward_reset,
-    walk_forward_run,
-)
+
+if TYPE_CHECKING:
+    from predictor.services.walkforward import FoldFn, WalkForwardSpec
+
+# The walk-forward service is imported where a walk-forward runs: it brings in the
+# evaluation and, with it, Keras, which the web (this module's main importer) never needs.
 
 
 @dataclass(frozen=True)
@@ -110,6 +108,8 @@ def run_start(request: RunRequest, *, user: Any = None, queue: bool = True) -> T
         "user": user,
     }
     if request.walk_forward is not None:
+        from predictor.services.walkforward import walk_forward_create
+
         session = walk_forward_create(config, request.walk_forward, **where)
     else:
         session = session_create(config, parent=request.parent, **where)
@@ -133,6 +133,8 @@ def _train_queue(session: TrainingSession) -> None:
 def run_enqueue(session: TrainingSession) -> TrainingSession:
     """Send a queued session to the workers the way its mode runs: one task, or the fold chord."""
     if session.mode == SessionMode.WALK_FORWARD:
+        from predictor.services.walkforward import walk_forward_queue
+
         walk_forward_queue(session)
     else:
         _train_queue(session)
@@ -148,6 +150,8 @@ def run_here(
 ) -> TrainingSession:
     """Run a queued session in this process, by its mode; returns the final row."""
     if session.mode == SessionMode.WALK_FORWARD:
+        from predictor.services.walkforward import walk_forward_run
+
         return walk_forward_run(session.pk, on_fold=on_fold)
     return session_run(session.pk, on_epoch=on_epoch, callbacks=callbacks)
 
@@ -157,6 +161,8 @@ def run_retry(session: TrainingSession, *, queue: bool = True) -> TrainingSessio
     session = session_reset(session)  # refuses a session that is not failed or cancelled
     artifacts_delete(session)  # after the reset: no row names a manifest whose files are gone
     if session.mode == SessionMode.WALK_FORWARD:
+        from predictor.services.walkforward import walk_forward_reset
+
         session = walk_forward_reset(session)
     if queue:
         run_enqueue(session)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
-from predictor.ml.candles import OHLCV_FIELDS
+import numpy as np
+
+from predictor.ml.candles import OHLCV_FIELDS, CandleWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 # Migrations are frozen history; csvformats spells out external files' column layouts.
@@ -39,3 +42,20 @@ def test_the_check_finds_a_spelled_out_tuple(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text('FIELDS = ("open_time", "open", "high", "low", "close", "volume")\n')
     assert _spelled_out(sample) == [1]
+
+
+def test_a_candle_window_survives_a_json_message_bit_for_bit() -> None:
+    """The predict task gets its candles as JSON: every float64 and open time comes back."""
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(4.0, 2.0, size=(40, 5))  # 17 significant digits, none round
+    values[0, 4] = 0.0  # a zero volume stays zero
+    timed = CandleWindow(values, 1_704_067_200 + 3600 * np.arange(40, dtype=np.int64))
+    back = CandleWindow.from_plain(json.loads(json.dumps(timed.to_plain())))
+    assert back.values.dtype == np.float64
+    assert back.values.shape == (40, 5)
+    assert np.array_equal(back.values, values)
+    assert back.times is not None
+    assert np.array_equal(back.times, timed.times)
+    untimed = CandleWindow.from_plain(json.loads(json.dumps(CandleWindow(values, None).to_plain())))
+    assert untimed.times is None
+    assert np.array_equal(untimed.values, values)

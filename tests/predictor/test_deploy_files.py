@@ -152,6 +152,25 @@ def test_eb_config_migrates_on_the_leader_only_and_leaves_static_files_to_the_ho
     assert "WSGIPath" not in str(config)  # a Procfile overrides it on EB
 
 
+def test_eb_health_checks_ask_the_health_endpoint_that_answers_an_alb() -> None:
+    from django.test import Client, override_settings
+
+    from cryptooracle.middleware import HEALTH_PATH
+
+    options = yaml.safe_load((ROOT / ".ebextensions" / "01_django.config").read_text())[
+        "option_settings"
+    ]
+    assert options["aws:elasticbeanstalk:application"]["Application Healthcheck URL"] == HEALTH_PATH
+    process = options["aws:elasticbeanstalk:environment:process:default"]
+    assert process["HealthCheckPath"] == HEALTH_PATH
+    assert process["MatcherHTTPCode"] == "200"
+    # What the ALB sends: the instance's address as Host, plain HTTP, production's redirect on.
+    with override_settings(SECURE_SSL_REDIRECT=True, ALLOWED_HOSTS=["oracle.example.com"]):
+        response = Client().get(HEALTH_PATH, HTTP_HOST="10.0.3.17")
+    assert response.status_code != 301  # answered here, not redirected to https
+    assert response.status_code != 400  # nor refused for its Host
+
+
 def _run_hook(tmp_path: Path, environment: dict[str, str]) -> list[str]:
     """Run the hook with stand-ins for EB's get-config and the venv's python; their calls."""
     calls = tmp_path / "calls"

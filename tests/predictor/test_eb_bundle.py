@@ -53,6 +53,8 @@ def test_bundle_puts_the_roles_procfile_at_the_root(repo: Path, tmp_path: Path, 
         assert (hook.external_attr >> 16) & stat.S_IXUSR
         config = zf.getinfo(".ebextensions/01_django.config")
         assert not (config.external_attr >> 16) & stat.S_IXUSR
+        assert b"Application Healthcheck URL: /health/" in zf.read(config)  # health as config
+        assert b"HealthCheckPath: /health/" in zf.read(config)
     assert b"release:" not in zipfile.ZipFile(out).read("Procfile")
 
 
