@@ -138,18 +138,8 @@ class SessionCreateSerializer(StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         exchange = attrs.get("exchange") or None
-        errors: list[str] = []
-        markets: list[Market] = []
-        for symbol in attrs["symbols"]:
-            try:
-                markets.append(market_get(symbol, exchange))
-            except (Market.DoesNotExist, Market.MultipleObjectsReturned) as exc:
-                errors.append(str(exc))
-        if errors:
-            raise serializers.ValidationError({"symbols": errors})
+        markets = markets_and_period(attrs)
         start, end = attrs.get("start"), attrs.get("end")
-        if start is not None and end is not None and start >= end:
-            raise serializers.ValidationError({"end": ["must be after start"]})
         try:
             request = RunRequest(
                 given=attrs.get("config", {}),
@@ -161,7 +151,7 @@ class SessionCreateSerializer(StrictSerializer):
             ).resolved()
             config = run_config(request)
         except TrainingError as exc:
-            raise serializers.ValidationError(_error_body(exc)) from None
+            raise serializers.ValidationError(error_body(exc)) from None
         if config.interval not in CANONICAL_INTERVALS:
             raise serializers.ValidationError(
                 {"config": {"interval": [f"use one of {', '.join(CANONICAL_INTERVALS)}"]}}
@@ -170,7 +160,26 @@ class SessionCreateSerializer(StrictSerializer):
         return attrs
 
 
-def _error_body(exc: TrainingError) -> dict[str, Any]:
+def markets_and_period(attrs: dict[str, Any]) -> list[Market]:
+    """The request's markets (a field error names each one not found) and a start before
+    the end: what every request to train checks first, a session's or a sweep's."""
+    exchange = attrs.get("exchange") or None
+    errors: list[str] = []
+    markets: list[Market] = []
+    for symbol in attrs["symbols"]:
+        try:
+            markets.append(market_get(symbol, exchange))
+        except (Market.DoesNotExist, Market.MultipleObjectsReturned) as exc:
+            errors.append(str(exc))
+    if errors:
+        raise serializers.ValidationError({"symbols": errors})
+    start, end = attrs.get("start"), attrs.get("end")
+    if start is not None and end is not None and start >= end:
+        raise serializers.ValidationError({"end": ["must be after start"]})
+    return markets
+
+
+def error_body(exc: TrainingError) -> dict[str, Any]:
     """A request error as DRF's field errors: config fields under ``config``."""
     if exc.field in ("symbols", "markets"):
         return {"symbols": [str(exc)]}

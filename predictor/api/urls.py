@@ -13,6 +13,7 @@ from predictor.api.paper import PaperViewSet
 from predictor.api.predict import PredictView
 from predictor.api.results import PredictionListView, ReportViewSet
 from predictor.api.sessions import TrainingSessionViewSet
+from predictor.api.sweeps import SweepViewSet
 
 app_name = "api"
 
@@ -21,6 +22,7 @@ router.register("markets", MarketViewSet, basename="market")
 router.register("sessions", TrainingSessionViewSet, basename="session")
 router.register("reports", ReportViewSet, basename="report")
 router.register("paper", PaperViewSet, basename="paper")
+router.register("sweeps", SweepViewSet, basename="sweep")
 
 urlpatterns = [
     path("predict", PredictView.as_view(), name="predict"),

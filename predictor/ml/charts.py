@@ -279,6 +279,40 @@ def loss_figure(
     return fig
 
 
+def trials_figure(
+    trial_numbers: Sequence[int],
+    values: Sequence[float | None],
+    *,
+    objective: str,
+    minimise: bool,
+    title: str | None = None,
+) -> Figure:
+    """A sweep's objective by trial number (a trial without one is left out) and the best so far."""
+    fig = _figure(title, 300)
+    x = np.asarray(trial_numbers, dtype=float)
+    y = np.array([np.nan if v is None else v for v in values], dtype=float)
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    scored = np.where(np.isfinite(y), y, np.inf if minimise else -np.inf)
+    best = np.minimum.accumulate(scored) if minimise else np.maximum.accumulate(scored)
+    best[~np.isfinite(best)] = np.nan
+    fig["data"] = [
+        {
+            "type": "scatter", "x": numbers(x), "y": numbers(y), "mode": "markers",
+            "name": objective.replace("_", " "), "marker": {"size": 9},
+        },
+        {
+            "type": "scatter", "x": numbers(x), "y": numbers(best), "mode": "lines",
+            "name": "best so far", "line": {"shape": "hv", "dash": "dot"},
+        },
+    ]  # fmt: skip
+    x_axis = _axis("trial", tick0=0)
+    if len(x) <= 20:
+        x_axis["dtick"] = 1
+    fig["layout"].update(xaxis=x_axis, yaxis=_axis(objective.replace("_", " ")), hovermode="closest")  # fmt: skip
+    return fig
+
+
 _HTML_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 

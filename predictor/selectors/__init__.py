@@ -10,9 +10,11 @@ so an import line says which kind of data it touches.
   (production, evaluation), the API's filtered lists, the trial count of a market.
 - ``predictions``: a session's predictions: span and fingerprint for caches, a
   DataFrame, the CSV row stream and the API's filtered list.
+- ``sweeps``: hyper-parameter sweeps: the lists with trial counts, a sweep's trials in
+  order, its winner's test report and that report's headline figures.
 - ``pages``: what only page assembly needs: markets grouped with their stored intervals.
 
 Layers inside the package (an import-linter contract keeps them): ``pages`` may read
-the others; ``sessions`` and ``predictions`` do not import each other; ``candles``
-imports none of them.
+the others; ``sessions``, ``predictions``, ``paper`` and ``sweeps`` do not import each
+other; ``candles`` imports none of them.
 """

@@ -6,6 +6,14 @@ from predictor.views.evaluation import evaluation
 from predictor.views.forecasts import forecast, forecast_csv
 from predictor.views.markets import index
 from predictor.views.paper import paper_detail, paper_start_view, paper_stop_view
+from predictor.views.sweeps import (
+    sweep_cancel_view,
+    sweep_detail,
+    sweep_new,
+    sweep_progress_json,
+    sweep_resume_view,
+    sweeps,
+)
 from predictor.views.training import (
     training_cancel,
     training_detail,
@@ -22,6 +30,12 @@ __all__ = [
     "paper_detail",
     "paper_start_view",
     "paper_stop_view",
+    "sweep_cancel_view",
+    "sweep_detail",
+    "sweep_new",
+    "sweep_progress_json",
+    "sweep_resume_view",
+    "sweeps",
     "training_cancel",
     "training_detail",
     "training_list",

@@ -13,6 +13,7 @@ from predictor.ml.charts import (
     forecast_figure,
     loss_figure,
     thin,
+    trials_figure,
 )
 from predictor.ml.downsample import MAX_POINTS
 
@@ -110,3 +111,24 @@ def _values(y: object) -> np.ndarray:
 
         return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y.get("dtype", "f8")).astype(float)
     return np.array([np.nan if v is None else v for v in y], dtype=float)  # type: ignore[union-attr]
+
+
+def _typed(trace: dict, axis: str) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(trace[axis]["bdata"]), dtype="<f8")
+
+
+def test_trials_figure_plots_each_objective_and_the_best_so_far_in_trial_order() -> None:
+    fig = _decoded(
+        trials_figure([2, 0, 1, 3], [0.3, 0.1, None, 0.05], objective="val_ic", minimise=False)
+    )
+    points, best = fig["data"]
+    np.testing.assert_array_equal(_typed(points, "x"), [0, 1, 2, 3])
+    np.testing.assert_array_equal(_typed(points, "y"), [0.1, np.nan, 0.3, 0.05])
+    np.testing.assert_array_equal(_typed(best, "y"), [0.1, 0.1, 0.3, 0.3])
+    lowest = _decoded(
+        trials_figure([0, 1, 2], [None, 2.0, 1.0], objective="val_loss", minimise=True)
+    )
+    np.testing.assert_array_equal(_typed(lowest["data"][1], "y"), [np.nan, 2.0, 1.0])
+    assert lowest["layout"]["yaxis"]["title"]["text"] == "val loss"

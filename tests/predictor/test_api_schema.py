@@ -28,16 +28,19 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from cryptooracle.wsgi import application
 from predictor.ml.config import TrainConfig
 from predictor.models import EvaluationReport, Market, Prediction
+from predictor.services.runs import RunRequest
 from predictor.services.sessions import session_create
+from predictor.services.sweeps import SweepRequest, sweep_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-EXAMPLES = 12  # per operation and mode: 13 operations x 2 modes x 12 requests
+EXAMPLES = 12  # per operation and mode: 23 operations x 2 modes x 12 requests
 
 
 @pytest.fixture
 def api_data(make_market: Callable[..., Market], settings: Any) -> dict[str, str]:
-    """A market with candles, a queued session with a prediction and a report, a user's token.
+    """A market with candles, a queued session with a prediction and a report, a queued
+    sweep of the user's, a user's token.
 
     No trained model: importing Keras for one costs more than the whole run; the
     forecast itself is covered by test_api.py.
@@ -66,12 +69,21 @@ def api_data(make_market: Callable[..., Market], settings: Any) -> dict[str, str
         values=[101.5],
     )
     report = EvaluationReport.objects.create(session=session, split="test", report={"mae": 0.1})
+    sweep = sweep_create(
+        SweepRequest(
+            base=RunRequest(given={"arch": "ridge", "val_split": 0.15}, symbols=["BTCUSDT"]),
+            space={"window": [8, 12]},
+            objective="val_ic",
+        ),
+        user=user,
+    )
     return {
         "token": Token.objects.create(user=user).key,
         "/api/markets/": str(market.pk),
         "/api/sessions/": str(session.pk),
         "/api/paper/": str(session.pk),
         "/api/reports/": str(report.pk),
+        "/api/sweeps/": str(sweep.pk),
     }
 
 
