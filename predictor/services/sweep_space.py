@@ -74,6 +74,9 @@ def grid_params(space: Space) -> list[Params]:
     if ranged:
         raise TrainingError(f"{ranged[0]}: a grid takes a list of values, not a range", field=ranged[0])  # fmt: skip
     keys = list(space)
+    size = math.prod(len(space[k]["values"]) for k in keys)
+    if size > MAX_TRIALS:  # counted before it is built: a typo must not fill the memory
+        raise TrainingError(f"the grid has {size} combinations; at most {MAX_TRIALS}", field="space")  # fmt: skip
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(space[k]["values"] for k in keys))]  # fmt: skip
 
 
@@ -131,6 +134,9 @@ def space_check(
     for params in planned:
         try:
             config = run_config(trial_request(base, params))
+        except (TypeError, ValueError) as exc:  # a raw value of the wrong type (API, JSON)
+            key = next((k for k in params if k in str(exc)), next(iter(params), "space"))
+            raise TrainingError(f"{key}={params.get(key)!r}: {exc}", field=key) from exc
         except TrainingError as exc:
             key = exc.field or "?"
             shown = params.get(key, base.given.get(key))

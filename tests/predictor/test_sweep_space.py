@@ -33,6 +33,8 @@ def test_random_draws_are_seeded_and_inside_the_range() -> None:
         ({"units": [16, -3]}, "units"),
         ({"dropout": [0.1, 1.5]}, "dropout"),
         ({"target": ["price", "return"]}, "target"),
+        ({"horizon": [4, "abc"]}, "horizon"),  # a raw JSON value of the wrong type
+        ({"up": ["x"]}, "up"),
     ],
 )
 def test_a_bad_key_or_value_is_refused_by_name(space: dict, named: str) -> None:
@@ -49,3 +51,10 @@ def test_tpe_asks_inside_the_space_from_the_finished_trials() -> None:
     assert len(asked) == 3
     assert all(4 <= p["units"] <= 64 and p["arch"] in ("lstm", "gru") for p in asked)
     assert asked == tpe_ask(space, finished, minimise=True, seed=1, n=3)
+
+
+def test_a_huge_grid_is_refused_before_it_is_built() -> None:
+    axes = {name: list(range(1, 11)) for name in ("units", "window", "epochs", "batch_size")}
+    with pytest.raises(TrainingError, match="10000 combinations; at most 500") as caught:
+        space_check(BASE, space_normalise(axes), "grid", 0, 0)
+    assert caught.value.field == "space"
