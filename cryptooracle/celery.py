@@ -26,6 +26,7 @@ app.conf.update(
     task_routes={
         "predictor.tasks.train": {"queue": "training"},
         "predictor.tasks.walk_forward_fold": {"queue": "training"},
+        "predictor.tasks.sweep_trial": {"queue": "training"},
     },
     task_acks_late=True,
     task_reject_on_worker_lost=True,

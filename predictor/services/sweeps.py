@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from predictor.ml.config import TrainConfig
@@ -187,9 +188,24 @@ def _send(sessions: list[TrainingSession]) -> None:
     transaction.on_commit(send)
 
 
+def _unscored() -> Q:
+    """Trained, but its objective neither stored nor refused yet (its task is scoring it,
+    or its worker died in between): the sweep must wait for it, not finish without it."""
+    return Q(status=SessionStatus.SUCCEEDED, objective_value__isnull=True, error="")
+
+
+def _pending(trial: TrainingSession) -> bool:
+    return trial.status in TrainingSession.ACTIVE or (
+        trial.status == SessionStatus.SUCCEEDED
+        and trial.objective_value is None
+        and not trial.error
+    )
+
+
 def sweep_queue(sweep: Sweep) -> Sweep:
-    """Send every queued trial to the training workers."""
-    _send(list(sweep.trials.filter(status=SessionStatus.QUEUED).order_by("trial_number")))
+    """Send every queued (or trained but unscored) trial to the training workers."""
+    waiting = sweep.trials.filter(Q(status=SessionStatus.QUEUED) | _unscored())
+    _send(list(waiting.order_by("trial_number")))
     return sweep
 
 
@@ -224,7 +240,7 @@ def sweep_trial_run(session_id: Any, *, task_id: str = "", queue: bool = True) -
 def _finished_history(sweep: Sweep, trials: list[TrainingSession]) -> list[tuple[Params, Any]]:
     history = []
     for trial in trials:
-        if trial.status in TrainingSession.ACTIVE:
+        if _pending(trial):
             continue
         params = {key: trial.config.get(key) for key in sweep.space}
         history.append((params, trial.objective_value))
@@ -239,7 +255,7 @@ def sweep_advance(sweep_id: Any, *, queue: bool = True) -> Sweep:
         if sweep.status not in Sweep.ACTIVE:
             return sweep
         trials = list(sweep.trials.order_by("trial_number"))
-        active = [t for t in trials if t.status in TrainingSession.ACTIVE]
+        active = [t for t in trials if _pending(t)]
         if sweep.method == "tpe" and len(trials) < sweep.n_trials:
             room = min(sweep.parallel - len(active), sweep.n_trials - len(trials))
             if room > 0:
@@ -280,16 +296,24 @@ def sweep_advance(sweep_id: Any, *, queue: bool = True) -> Sweep:
                 error=f"no trial has a validation objective: {reasons}"[:4000],
             )
             return Sweep.objects.get(pk=sweep.pk)
-        Sweep.objects.filter(pk=sweep.pk).update(
-            status=SessionStatus.SUCCEEDED, winner=winner, finished=timezone.now(), error=""
-        )
-    # Outside the lock: the winner's test split, evaluated once (forecasting it is the slow part).
+        # Claimed once: a second trial ending now finds the winner named and leaves it to us.
+        claimed = Sweep.objects.filter(pk=sweep.pk, winner__isnull=True).update(winner=winner)
+        if not claimed:
+            return Sweep.objects.get(pk=sweep.pk)
+    # Outside the lock: the winner's test split, evaluated once (forecasting it is the slow
+    # part). The sweep succeeds only when its test report exists.
     try:
         session_evaluate(winner)
     except Exception as exc:
         logger.exception("sweep %s: evaluating the winner failed", sweep_id)
-        Sweep.objects.filter(pk=sweep_id).update(
-            status=SessionStatus.FAILED, error=f"evaluating the winner: {error_text(exc)}"
+        Sweep.objects.filter(pk=sweep_id, status__in=Sweep.ACTIVE).update(
+            status=SessionStatus.FAILED,
+            finished=timezone.now(),
+            error=f"evaluating the winner: {error_text(exc)}",
+        )
+    else:
+        Sweep.objects.filter(pk=sweep_id, status__in=Sweep.ACTIVE).update(
+            status=SessionStatus.SUCCEEDED, finished=timezone.now(), error=""
         )
     return Sweep.objects.get(pk=sweep_id)
 
@@ -310,7 +334,8 @@ def sweep_run_here(sweep: Sweep, *, on_trial: TrialFn | None = None) -> Sweep:
         sweep.refresh_from_db()
         if sweep.status not in Sweep.ACTIVE:
             return sweep
-        queued = sweep.trials.filter(status=SessionStatus.QUEUED).order_by("trial_number").first()
+        waiting = sweep.trials.filter(Q(status=SessionStatus.QUEUED) | _unscored())
+        queued = waiting.order_by("trial_number").first()
         if queued is None:
             return sweep_advance(sweep.pk, queue=False)
         trial = sweep_trial_run(queued.pk, queue=False)
@@ -352,7 +377,7 @@ def sweep_resume(sweep: Sweep, *, queue: bool = True) -> Sweep:
         if queue:
             sweep_queue(locked)
     sweep.refresh_from_db()
-    if not sweep.trials.filter(status__in=TrainingSession.ACTIVE).exists():
+    if not sweep.trials.filter(Q(status__in=TrainingSession.ACTIVE) | _unscored()).exists():
         # Every trial had ended (a TPE sweep with trials still to ask, or the winner's
         # evaluation failed): the next step is the sweep's own.
         return sweep_advance(sweep.pk, queue=queue)

@@ -29,6 +29,7 @@ from predictor.services.sweeps import (
     sweep_queue,
     sweep_resume,
     sweep_run_here,
+    sweep_trial_run,
     trial_params,
 )
 
@@ -261,3 +262,19 @@ def test_spa_across_the_trials_reads_validation_only_and_is_stored(market: Marke
     assert sweep.spa["p_value"] == report.result.p_value
     # Still only the winner's test split was ever forecast.
     assert _test_predicted(sweep) == {sweep.winner.trial_number}
+
+
+def test_a_trained_trial_still_being_scored_keeps_the_sweep_open(market: Market) -> None:
+    # Two workers: trial 1 trained (succeeded) but its task is still scoring it when
+    # trial 0's task ends. The sweep must wait for that score, not finish without it.
+    sweep = sweep_create(_request(space={"window": [8, 12]}))
+    sweep_trial_run(sweep.trials.get(trial_number=1).pk, queue=False)
+    scored = sweep.trials.get(trial_number=1)
+    TrainingSession.objects.filter(pk=scored.pk).update(objective_value=None)  # mid-scoring
+    sweep_trial_run(sweep.trials.get(trial_number=0).pk, queue=False)
+    sweep.refresh_from_db()
+    assert sweep.status == SessionStatus.RUNNING
+    # The scoring ends (here: the sweep runs what is left, as a resume would send it).
+    sweep = sweep_run_here(sweep)
+    assert sweep.status == SessionStatus.SUCCEEDED
+    assert sweep.trials.filter(objective_value__isnull=True).count() == 0
