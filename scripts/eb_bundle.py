@@ -4,7 +4,8 @@ EB runs every process of the ``Procfile`` at the bundle's root on every instance
 restarts any that exits. The root ``Procfile`` is Heroku's (a ``release`` step, the workers
 and beat), so each EB environment gets its own from ``deploy/eb/``:
 
-* ``web``: gunicorn only, on every instance behind the load balancer;
+* ``web``: gunicorn only, on every instance behind the load balancer, with the health check
+  (``deploy/eb/web/02_health.config``);
 * ``worker``: the Celery workers and beat, for a single-instance worker environment, so beat
   runs exactly once.
 
@@ -29,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("web", "worker")
 PROCFILES = {role: f"deploy/eb/Procfile.{role}" for role in ROLES}
+# Extensions one environment alone gets: the web's health check (the worker serves no HTTP).
+EXTENSIONS = {"web": {"deploy/eb/web/02_health.config": ".ebextensions/02_health.config"}}
 
 
 class BundleError(Exception):
@@ -58,6 +61,10 @@ def bundle(repo: Path, role: str, out: Path, ref: str = "HEAD") -> list[str]:
         raise BundleError(f"{PROCFILES[role]} is not committed at {ref}")
     member, procfile = files[PROCFILES[role]]
     files["Procfile"] = (member, procfile)
+    for source, target in EXTENSIONS.get(role, {}).items():
+        if source not in files:
+            raise BundleError(f"{source} is not committed at {ref}")
+        files[target] = files[source]
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, (member, data) in sorted(files.items()):

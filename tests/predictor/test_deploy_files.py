@@ -160,6 +160,11 @@ def test_eb_health_checks_ask_the_health_endpoint_that_answers_an_alb() -> None:
     options = yaml.safe_load((ROOT / ".ebextensions" / "01_django.config").read_text())[
         "option_settings"
     ]
+    # The target group's path is the web environment's alone (the worker has no ALB).
+    assert "aws:elasticbeanstalk:environment:process:default" not in options
+    options |= yaml.safe_load((ROOT / "deploy/eb/web/02_health.config").read_text())[
+        "option_settings"
+    ]
     assert options["aws:elasticbeanstalk:application"]["Application Healthcheck URL"] == HEALTH_PATH
     process = options["aws:elasticbeanstalk:environment:process:default"]
     assert process["HealthCheckPath"] == HEALTH_PATH

@@ -20,6 +20,7 @@ FILES = [
     "deploy/eb/Procfile.worker",
     ".platform/hooks/predeploy/01_django.sh",
     ".ebextensions/01_django.config",
+    "deploy/eb/web/02_health.config",
     "requirements.txt",
 ]
 
@@ -46,15 +47,18 @@ def test_bundle_puts_the_roles_procfile_at_the_root(repo: Path, tmp_path: Path, 
     out = tmp_path / f"{role}.zip"
     names = eb_bundle.bundle(repo, role, out)
     with zipfile.ZipFile(out) as zf:
-        assert sorted(zf.namelist()) == sorted(names) == sorted(FILES)
+        extra = [".ebextensions/02_health.config"] if role == "web" else []
+        assert sorted(zf.namelist()) == sorted(names) == sorted(FILES + extra)
         assert zf.read("Procfile") == (ROOT / f"deploy/eb/Procfile.{role}").read_bytes()
         assert zf.read("requirements.txt") == (ROOT / "requirements.txt").read_bytes()
         hook = zf.getinfo(".platform/hooks/predeploy/01_django.sh")
         assert (hook.external_attr >> 16) & stat.S_IXUSR
         config = zf.getinfo(".ebextensions/01_django.config")
         assert not (config.external_attr >> 16) & stat.S_IXUSR
-        assert b"Application Healthcheck URL: /health/" in zf.read(config)  # health as config
-        assert b"HealthCheckPath: /health/" in zf.read(config)
+        # Health as config: both environments ask /health/; only the web has a load balancer.
+        health = b"".join(zf.read(n) for n in zf.namelist() if n.startswith(".ebextensions/"))
+        assert b"Application Healthcheck URL: /health/" in health
+        assert (b"HealthCheckPath: /health/" in health) == (role == "web")
     assert b"release:" not in zipfile.ZipFile(out).read("Procfile")
 
 
