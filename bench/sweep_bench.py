@@ -14,6 +14,10 @@ Needs PostgreSQL and Redis (127.0.0.1, as CI has them). It makes its own databas
 ``loop_scored``
     The same, plus each trial's validation objective (``trial_objective``): the work
     a sweep does per trial beyond training.
+``loop_2``
+    The reference for two processes: the 8 trainings split between two fresh processes
+    running at once, no Celery, no sweep (each takes every other trial). ``loop /
+    loop_2`` is what this machine allows two processes; ``sweep_2`` is judged against it.
 ``sweep_1``, ``sweep_2``
     ``sweep_create`` + ``sweep_queue`` with 1 or 2 training-queue worker processes
     (prefork, concurrency 1 each, as ``make run`` and the Procfiles start them) already
@@ -87,14 +91,14 @@ def _configs(epochs: int) -> list[dict[str, Any]]:
     return [{**_base(epochs), **params} for params in grid_params(space)]
 
 
-def _loop(epochs: int, scored: bool) -> float:
+def _loop(epochs: int, scored: bool, part: int = 0, parts: int = 1) -> float:
     from predictor.services.runs import RunRequest, run_config
     from predictor.services.sessions import session_create
     from predictor.services.sweep_objective import trial_objective
     from predictor.services.training import session_run
 
     started = time.perf_counter()
-    for given in _configs(epochs):
+    for given in _configs(epochs)[part::parts]:
         config = run_config(RunRequest(given=given, symbols=["BTCUSDT"]))
         session = session_run(session_create(config, symbols=["BTCUSDT"]).pk)
         if session.status != "succeeded":
@@ -104,15 +108,29 @@ def _loop(epochs: int, scored: bool) -> float:
     return time.perf_counter() - started
 
 
-def _loop_child(epochs: int, scored: bool, env: dict[str, str]) -> float:
-    """The loop in a fresh process, as a worker is one; its own timing, after imports."""
-    cmd = [sys.executable, __file__, "--child", "loop_scored" if scored else "loop"]
-    done = subprocess.run(
-        [*cmd, "--epochs", str(epochs)], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    return float(done.stdout.strip().splitlines()[-1])
+def _loop_child(epochs: int, scored: bool, env: dict[str, str], parts: int = 1) -> float:
+    """The loop in ``parts`` fresh processes at once (each a share of the trials), as
+    workers are; the slowest one's own timing, after its imports (a barrier file starts
+    them together)."""
+    barrier = Path(tempfile.mkdtemp()) / "go"
+    procs = []
+    for part in range(parts):
+        cmd = [sys.executable, __file__, "--child", "loop_scored" if scored else "loop"]
+        cmd += ["--epochs", str(epochs), "--part", str(part), "--parts", str(parts)]
+        proc = subprocess.Popen(
+            [*cmd, "--barrier", str(barrier)], cwd=ROOT, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        procs.append(proc)
+    time.sleep(25)  # every child imports TensorFlow, then waits for the barrier
+    barrier.touch()
+    took = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(err[-2000:])
+        took.append(float(out.strip().splitlines()[-1]))
+    return max(took)
 
 
 def _workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -183,6 +201,9 @@ def main() -> None:
         help="TensorFlow intra- and inter-op threads (and OMP) for every arm; default: TF's own",
     )
     parser.add_argument("--child", choices=("loop", "loop_scored"), help=argparse.SUPPRESS)
+    parser.add_argument("--part", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--barrier", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:  # set before anything imports TensorFlow, inherited by every child
         for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
@@ -194,7 +215,9 @@ def main() -> None:
         django.setup()
         import keras  # noqa: F401  (imported before the clock starts, as a worker has it)
 
-        print(_loop(args.epochs, scored=args.child == "loop_scored"))
+        while args.barrier and not Path(args.barrier).exists():
+            time.sleep(0.05)
+        print(_loop(args.epochs, args.child == "loop_scored", args.part, args.parts))
         return
     with tempfile.TemporaryDirectory() as tmp:
         env = _environment(Path(tmp))
@@ -206,13 +229,15 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         call_command("import_stocks", file=[Path(args.csv)], exchange="binance", verbosity=0)
-        times: dict[str, list[float]] = {"loop": [], "loop_scored": [], "sweep_1": [], "sweep_2": []}  # fmt: skip
+        names = ["loop", "loop_scored", "loop_2", "sweep_1", "sweep_2"]
+        times: dict[str, list[float]] = {arm: [] for arm in names}
         for r in range(args.rounds):
             # Rotated order: no arm always runs on a warm (or a cold) machine.
-            arms = ["loop", "loop_scored", "sweep_1", "sweep_2"]
-            arms = arms[r % 4 :] + arms[: r % 4]
+            arms = names[r % len(names) :] + names[: r % len(names)]
             for arm in arms:
-                if arm.startswith("loop"):
+                if arm == "loop_2":
+                    took = _loop_child(args.epochs, False, env, parts=2)
+                elif arm.startswith("loop"):
                     took = _loop_child(args.epochs, arm == "loop_scored", env)
                 else:
                     took = _sweep(int(arm[-1]), args.epochs, env)
@@ -228,6 +253,7 @@ def main() -> None:
             "seconds": times,
             "median": median,
             "speedup_2_workers": median["sweep_1"] / median["sweep_2"],
+            "speedup_2_processes_no_celery": median["loop"] / median["loop_2"],
             "overhead_per_trial_vs_loop": (median["sweep_1"] - median["loop"]) / 8,
             "overhead_per_trial_vs_scored_loop": (median["sweep_1"] - median["loop_scored"]) / 8,
         }

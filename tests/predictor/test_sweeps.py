@@ -278,3 +278,38 @@ def test_a_trained_trial_still_being_scored_keeps_the_sweep_open(market: Market)
     sweep = sweep_run_here(sweep)
     assert sweep.status == SessionStatus.SUCCEEDED
     assert sweep.trials.filter(objective_value__isnull=True).count() == 0
+
+
+def test_command_shows_resumes_and_runs_spa_on_a_sweep(market: Market, client: Any) -> None:
+    sweep = sweep_create(_request(space={"window": [8, 12, 16]}))
+    out = StringIO()
+    call_command("sweep", "--cancel", str(sweep.pk), stdout=out)
+    assert "[cancelled]" in out.getvalue()
+    out = StringIO()
+    call_command("sweep", "--resume", str(sweep.pk), stdout=out)  # runs the rest here
+    sweep.refresh_from_db()
+    assert sweep.status == SessionStatus.SUCCEEDED
+    assert "Winner on validation" in out.getvalue()
+
+    page = client.get(f"/sweeps/{sweep.pk}/").content.decode()
+    assert f"sweep --spa {sweep.pk}" in page  # not run yet: the page says how
+    out = StringIO()
+    call_command("sweep", "--spa", str(sweep.pk), "--reps", "100", stdout=out)
+    assert f"SPA across 3 trial(s) of sweep {sweep.pk}" in out.getvalue()
+    assert "no change" in out.getvalue()
+    page = client.get(f"/sweeps/{sweep.pk}/").content.decode()
+    assert 'data-field="spa"' in page
+    with pytest.raises(CommandError, match="no sweep"):
+        call_command("sweep", "--show", "00000000-0000-0000-0000-000000000000")
+
+
+def test_the_page_says_the_winner_is_being_judged_until_its_report_exists(
+    market: Market, client: Any
+) -> None:
+    sweep = sweep_run_here(sweep_create(_request(space={"window": [8, 12]})))
+    assert sweep.winner is not None
+    EvaluationReport.objects.filter(session=sweep.winner).delete()
+    Sweep.objects.filter(pk=sweep.pk).update(status=SessionStatus.RUNNING, finished=None)
+    page = client.get(f"/sweeps/{sweep.pk}/").content.decode()
+    assert 'data-field="judging"' in page
+    assert 'data-field="report-link"' not in page
