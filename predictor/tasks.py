@@ -16,7 +16,6 @@ from predictor.models import TrainingSession
 from predictor.selectors.paper import paper_live_exists
 from predictor.services.notify import WebhookRetry, retry_delay, webhook_post
 from predictor.services.sessions import sessions_reap
-from predictor.services.sweeps import sweep_advance, sweep_trial_run
 from predictor.services.training import session_run
 from predictor.services.updating import markets_update_tracked
 
@@ -77,8 +76,12 @@ def train(self: Any, session_id: str) -> dict[str, Any]:
 def reap_training_sessions() -> dict[str, Any]:
     """Fail running sessions whose worker stopped sending heartbeats; their sweeps move on."""
     reaped = sessions_reap()
-    for sweep_id in {s.sweep_id for s in reaped if s.sweep_id is not None}:
-        sweep_advance(sweep_id)
+    sweeps = {s.sweep_id for s in reaped if s.sweep_id is not None}
+    if sweeps:
+        from predictor.services.sweeps import sweep_advance  # Keras: only where it runs
+
+        for sweep_id in sweeps:
+            sweep_advance(sweep_id)
     return {"reaped": [str(s.pk) for s in reaped]}
 
 
@@ -91,6 +94,8 @@ def reap_training_sessions() -> dict[str, Any]:
 )
 def sweep_trial(self: Any, session_id: str) -> dict[str, Any]:
     """Train one sweep trial, score it on validation, and start the sweep's next step."""
+    from predictor.services.sweeps import sweep_trial_run  # Keras: only where it runs
+
     session = sweep_trial_run(session_id, task_id=self.request.id or "")
     return {
         "session": str(session.pk),

@@ -38,10 +38,7 @@ from predictor.ml.splits import PART_NAMES
 from predictor.ml.training import sample_reach
 from predictor.models import Market, Prediction, SessionMode, SessionStatus, TrainingSession
 from predictor.selectors.candles import candles_frame
-
-
-class EvaluationError(Exception):
-    """A session cannot be evaluated; the message says why."""
+from predictor.services.errors import EvaluationError as EvaluationError  # re-exported
 
 
 @dataclass(frozen=True)

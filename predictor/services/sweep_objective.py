@@ -21,14 +21,7 @@ from predictor.ml.evaluation.backtest import Mode
 from predictor.ml.evaluation.metrics import information_coefficient
 from predictor.ml.evaluation.report import check_validation_forecasts
 from predictor.models import Prediction, TrainingSession
-from predictor.services.forecasting import session_forecast, session_markets
-from predictor.services.split_inputs import (
-    EvaluationError,
-    evaluation_config,
-    market_array,
-    session_inputs,
-    validation_threshold,
-)
+from predictor.services.errors import EvaluationError
 
 OBJECTIVES: dict[str, bool] = {"val_loss": True, "val_ic": False, "val_sharpe": False}
 """Objective → whether lower is better."""
@@ -62,6 +55,8 @@ def validation_forecast(session: TrainingSession, *, refuse_tested: bool = True)
     last = (session.split.get("validation") or {}).get("last_time")
     if not last:
         raise EvaluationError(f"session {session.id} has no validation split to judge it on")
+    from predictor.services.forecasting import session_forecast  # Keras: where it runs
+
     if not Prediction.objects.filter(session=session, split="validation").exists():
         # One call stores every window up to the end; a second would find nothing left.
         session_forecast(session, end=pd.Timestamp(last).to_pydatetime())
@@ -79,6 +74,15 @@ def trial_objective(
     mode: Mode = "non_overlapping",
 ) -> float:
     """The trial's objective value on its validation split (finite, or EvaluationError)."""
+    # Keras-backed reads, imported where a trial is scored: the web imports this module.
+    from predictor.services.forecasting import session_markets
+    from predictor.services.split_inputs import (
+        evaluation_config,
+        market_array,
+        session_inputs,
+        validation_threshold,
+    )
+
     config = evaluation_config(session)
     objective_check(objective, config)
     if objective == "val_loss":

@@ -35,10 +35,9 @@ from django.utils import timezone
 
 from predictor.ml.config import TrainConfig
 from predictor.models import SessionStatus, Sweep, TrainingSession
-from predictor.services.evaluation import session_evaluate
+from predictor.services.errors import EvaluationError
 from predictor.services.runs import RunRequest, run_config, run_retry
 from predictor.services.sessions import TrainingError, error_text, session_cancel, session_create
-from predictor.services.split_inputs import EvaluationError
 from predictor.services.sweep_objective import OBJECTIVES, objective_check, trial_objective
 from predictor.services.sweep_space import (
     MAX_TRIALS,
@@ -302,6 +301,8 @@ def sweep_advance(sweep_id: Any, *, queue: bool = True) -> Sweep:
             return Sweep.objects.get(pk=sweep.pk)
     # Outside the lock: the winner's test split, evaluated once (forecasting it is the slow
     # part). The sweep succeeds only when its test report exists.
+    from predictor.services.evaluation import session_evaluate  # Keras: where it runs
+
     try:
         session_evaluate(winner)
     except Exception as exc:
