@@ -99,9 +99,14 @@ def random_params(space: Space, n_trials: int, seed: int) -> list[Params]:
     return [{key: _draw(axis, rng) for key, axis in space.items()} for _ in range(n_trials)]
 
 
+def first_params(space: Space) -> Params:
+    """Every axis at its first value (a range at its low end)."""
+    return {k: (a["values"][0] if "values" in a else a["low"]) for k, a in space.items()}
+
+
 def _corners(space: Space) -> list[Params]:
     """One value per axis at a time (the others at their first): what TPE may propose."""
-    first = {k: (a["values"][0] if "values" in a else a["low"]) for k, a in space.items()}
+    first = first_params(space)
     found = []
     for key, axis in space.items():
         for value in axis["values"] if "values" in axis else (axis["low"], axis["high"]):

@@ -43,6 +43,7 @@ from predictor.services.sweep_space import (
     MAX_TRIALS,
     Params,
     Space,
+    first_params,
     space_check,
     space_normalise,
     tpe_ask,
@@ -111,17 +112,13 @@ def _check(request: SweepRequest) -> tuple[Space, list[Params], int]:
         )
     space = space_normalise(request.space)
     planned = space_check(request.base, space, request.method, request.n_trials, request.seed)
-    probe = planned[0] if planned else {k: _first(a) for k, a in space.items()}
+    probe = planned[0] if planned else first_params(space)
     try:
         objective_check(request.objective, run_config(trial_request(request.base, probe)))
     except EvaluationError as exc:
         raise TrainingError(str(exc), field="objective") from exc
     n_trials = len(planned) if request.method == "grid" else request.n_trials
     return space, planned, n_trials
-
-
-def _first(axis: dict[str, Any]) -> Any:
-    return axis["values"][0] if "values" in axis else axis["low"]
 
 
 def _trial_create(sweep: Sweep, number: int, params: Params, user: Any) -> TrainingSession:
@@ -388,9 +385,11 @@ def sweep_resume(sweep: Sweep, *, queue: bool = True) -> Sweep:
 # --- Reading ---------------------------------------------------------------------------------------
 
 
-def sweep_progress(sweep: Sweep) -> dict[str, Any]:
-    """Counts by status, the best objective so far and its trial: what the pages poll."""
-    trials = list(sweep.trials.all())
+def sweep_progress(sweep: Sweep, trials: list[TrainingSession] | None = None) -> dict[str, Any]:
+    """Counts by status, the best objective so far and its trial: what the pages poll.
+
+    ``trials``: the sweep's trials when the caller has read them already."""
+    trials = list(sweep.trials.all()) if trials is None else trials
     counts = {status: 0 for status in SessionStatus.values}
     for trial in trials:
         counts[trial.status] += 1

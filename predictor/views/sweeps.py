@@ -57,7 +57,7 @@ def _trial_row(sweep: Sweep, trial: TrainingSession) -> dict[str, Any]:
 
 def sweep_state(sweep: Sweep, trials: list[TrainingSession]) -> dict[str, Any]:
     """What the sweep page polls: status, counts, the best so far and every trial."""
-    progress = sweep_progress(sweep)
+    progress = sweep_progress(sweep, trials)
     planned = progress["planned"] or 1
     return {
         "id": str(sweep.pk),
